@@ -1,0 +1,52 @@
+"""authsvc: the token service for a self-hosted Docker registry. ``create_app`` is the root."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from authsvc.config import DEFAULTS, default_certs_dir, default_instance_path, validate_config
+from authsvc.models import db
+from authsvc.state import State
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app: layered config, database, services, routes and error handlers.
+
+    Raises ConfigError naming the key when a setting is invalid.
+    """
+    instance = default_instance_path()
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS, CERTS_DIR=str(default_certs_dir()))
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("AUTHSVC")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    validate_config(app.config)
+
+    database_url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path)}/authsvc.db"
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    if database_url.startswith("sqlite"):
+        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    db.init_app(app)
+    app.extensions["authsvc"] = State(app.config, db.session)
+
+    from authsvc.api import register_blueprints, register_error_handlers
+
+    register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL and foreign keys for SQLite, so readers do not block the writer and cascades work."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

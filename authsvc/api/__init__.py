@@ -1,0 +1,48 @@
+"""The web layer: blueprints and the one place where errors become JSON responses."""
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from authsvc.errors import AuthenticationFailed, AuthsvcError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    """The registry's error format: ``{"errors": [{"code": …, "message": …}]}``."""
+    response = jsonify(errors=[{"code": code, "message": message}])
+    response.status_code = status
+    return response
+
+
+def register_blueprints(app: Flask) -> None:
+    from authsvc.api.token import bp as token_bp
+
+    app.register_blueprint(token_bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AuthsvcError)
+    def handle_authsvc_error(error: AuthsvcError) -> Response:
+        if error.status >= 500:
+            log.error("%s: %s", error.code, error.message)
+        response = error_response(error.status, error.code, error.message)
+        if isinstance(error, AuthenticationFailed):
+            response.headers["WWW-Authenticate"] = 'Basic realm="authsvc"'
+        return response
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = (error.name or "error").upper().replace(" ", "_")
+        response = error_response(status, code, error.description or error.name)
+        if status == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "INTERNAL_ERROR", "internal error; see the server log")

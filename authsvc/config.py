@@ -1,0 +1,92 @@
+"""Configuration: defaults, layering and validation. No Flask here.
+
+Layers, later ones winning: ``DEFAULTS`` → ``instance/config.py`` → ``AUTHSVC_*`` environment
+variables → the mapping a test passes to ``create_app``. ``validate_config`` runs once at start
+and names the offending key.
+"""
+
+import os
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from authsvc.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    # The registry's auth.token.issuer; must match it exactly.
+    "ISSUER": "authsvc",
+    # The registry's auth.token.service values this service issues tokens for.
+    "SERVICES": ["registry"],
+    # Token lifetime in seconds.
+    "TOKEN_TTL": 900,
+    # How clients reach authsvc; the realm is PUBLIC_URL + "/token".
+    "PUBLIC_URL": "https://localhost:5001",
+    # Visibility of repositories created without one.
+    "DEFAULT_VISIBILITY": "private",
+    # bcrypt cost; hashes with a lower cost are upgraded at the next login.
+    "BCRYPT_ROUNDS": 12,
+    # Put the signing certificate in the token header (x5c); off = kid only.
+    "TOKEN_X5C": True,
+    # How kid is derived: libtrust (registry 2.8) or jwk-thumbprint (registry 3.x).
+    "KID_FORMAT": "libtrust",
+    # SQLAlchemy URL; empty means SQLite in the instance folder.
+    "DATABASE_URL": "",
+    # Where `authsvc serve` listens, and how many worker processes and threads it runs.
+    "HOST": "127.0.0.1",
+    "PORT": 5001,
+    "WORKERS": 2,
+    "THREADS": 8,
+}
+
+ENV_PREFIX = "AUTHSVC"
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}_INSTANCE", "instance")).resolve()
+
+
+def default_certs_dir() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}_CERTS_DIR", "certs")).resolve()
+
+
+def _int(config: Mapping[str, Any], key: str, low: int, high: int) -> int:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key} must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = config[key]
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
+
+
+def validate_config(config: MutableMapping[str, Any]) -> None:
+    """Check and normalise every authsvc key in place. Raises ConfigError naming the key."""
+    services = config["SERVICES"]
+    if isinstance(services, str):
+        services = [s.strip() for s in services.split(",") if s.strip()]
+    if not isinstance(services, list | tuple) or not services or not all(
+            isinstance(s, str) and s for s in services):
+        raise ConfigError(f"SERVICES must be a non-empty list of service names, not {services!r}")
+    config["SERVICES"] = list(services)
+    if not isinstance(config["ISSUER"], str) or not config["ISSUER"]:
+        raise ConfigError("ISSUER must be a non-empty string")
+    _int(config, "TOKEN_TTL", 60, 86400)
+    _int(config, "BCRYPT_ROUNDS", 4, 31)
+    _int(config, "PORT", 1, 65535)
+    _int(config, "WORKERS", 1, 64)
+    _int(config, "THREADS", 1, 256)
+    _choice(config, "DEFAULT_VISIBILITY", ("private", "public"))
+    _choice(config, "KID_FORMAT", ("libtrust", "jwk-thumbprint"))
+    if not isinstance(config["TOKEN_X5C"], bool):
+        raise ConfigError(f"TOKEN_X5C must be true or false, not {config['TOKEN_X5C']!r}")
+    url = urlsplit(str(config["PUBLIC_URL"]))
+    if url.scheme not in ("https", "http") or not url.netloc:
+        raise ConfigError(f"PUBLIC_URL must be an https:// URL, not {config['PUBLIC_URL']!r}")
+    config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
+    if not isinstance(config["DATABASE_URL"], str):
+        raise ConfigError("DATABASE_URL must be a string")

@@ -1,0 +1,61 @@
+"""Database tables. Columns and constraints only; the rules live in ``policy`` and ``accounts``."""
+
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    #: None for an account that cannot log in with a password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    admin: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    grants: Mapped[list["Grant"]] = relationship(back_populates="user",
+                                                 cascade="all, delete-orphan")
+
+
+class Repository(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "repositories"
+    __table_args__ = (
+        CheckConstraint("visibility IN ('public', 'private')", name="ck_repositories_visibility"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    visibility: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Grant(db.Model):  # type: ignore[name-defined,misc]
+    """Actions given to a user on a repository (``alice/httpd``) or namespace (``alice/*``)."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("user_id", "target", name="uq_grants_user_target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(257), index=True)
+    #: Comma-separated, sorted: ``delete,pull,push``.
+    actions: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    user: Mapped[User] = relationship(back_populates="grants")

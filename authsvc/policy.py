@@ -1,0 +1,117 @@
+"""Who may do what: a pure function of the subject, the requested scope and the repository facts.
+
+Rules, in the order they are applied:
+
+* a disabled user holds nothing;
+* an admin holds every repository action and ``registry:catalog:*`` (nobody else gets catalog);
+* a user holds every action in the namespace of their own name (``alice/…``);
+  single-component names (``httpd``) have no user owner: only admins write them;
+* anyone, anonymous included, may ``pull`` a public repository;
+* explicit grants add actions on one repository or a whole namespace (``alice/*``).
+
+Anything else is denied. The result is always the requested actions ∩ the held ones; a denial is
+an empty set, never an exception.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from authsvc.errors import InvalidRequest
+from authsvc.scopes import Scope
+
+PULL, PUSH, DELETE, ALL = "pull", "push", "delete", "*"
+REPOSITORY_ACTIONS = frozenset({PULL, PUSH, DELETE})
+CATALOG = ("registry", "catalog")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The caller: ``name`` is None for an anonymous request."""
+
+    name: str | None
+    admin: bool = False
+    disabled: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return self.name is None
+
+
+ANONYMOUS = Subject(None)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Actions given to a user on ``target``: a repository path or a namespace ``ns/*``."""
+
+    target: str
+    actions: frozenset[str]
+
+    def covers(self, path: str) -> bool:
+        if self.target.endswith("/*"):
+            return path.startswith(self.target[:-1])
+        return self.target == path
+
+
+@dataclass(frozen=True)
+class RepoFacts:
+    """What the store knows about one repository path, as seen by one subject."""
+
+    path: str
+    public: bool = False
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+
+def namespace_of(path: str) -> str | None:
+    """The user namespace that owns ``path``; None for single-component (admin-owned) names."""
+    head, sep, _ = path.partition("/")
+    return head if sep else None
+
+
+def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
+    """Every concrete repository action ``subject`` holds on ``repo``."""
+    if subject.disabled:
+        return frozenset()
+    if subject.admin or (subject.name is not None and namespace_of(repo.path) == subject.name):
+        return REPOSITORY_ACTIONS
+    held: set[str] = {PULL} if repo.public else set()
+    if subject.name is not None:
+        for grant in repo.grants:
+            if grant.covers(repo.path):
+                held |= grant.actions & REPOSITORY_ACTIONS
+    return frozenset(held)
+
+
+def granted_actions(subject: Subject, scope: Scope, repo: RepoFacts | None) -> frozenset[str]:
+    """The actions to put in the token for ``scope``: requested ∩ held.
+
+    A requested ``*`` stands for every action; it is answered with the concrete actions held, and
+    with ``*`` itself only when the subject holds them all.
+    """
+    if (scope.type, scope.name) == CATALOG:
+        allowed = subject.admin and not subject.disabled
+        return scope.actions & {ALL} if allowed else frozenset()
+    if scope.type != "repository" or repo is None:
+        return frozenset()
+    held = held_actions(subject, repo)
+    granted = scope.actions & held
+    if ALL in scope.actions:
+        granted = frozenset({ALL}) if held >= REPOSITORY_ACTIONS else held
+    return granted
+
+
+def parse_actions(text: str | Iterable[str]) -> frozenset[str]:
+    """Read ``pull,push`` (or a list) into a set of repository actions; ``*`` means all three.
+
+    Raises InvalidRequest naming the first unknown action.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    actions = {a.strip() for a in items if a.strip()}
+    if ALL in actions:
+        return REPOSITORY_ACTIONS
+    unknown = sorted(actions - REPOSITORY_ACTIONS)
+    if unknown:
+        raise InvalidRequest(f"unknown action {unknown[0]!r}: use pull, push, delete or *")
+    if not actions:
+        raise InvalidRequest("no action given: use pull, push, delete or *")
+    return frozenset(actions)

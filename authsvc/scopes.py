@@ -1,0 +1,127 @@
+"""The scope grammar of the distribution token protocol (``docs/spec/auth/scope.md``). Pure.
+
+A scope reads ``type[(class)]:name:action[,action…]``. The name may carry a ``host:port`` prefix,
+so the type is read from the left, the actions from the *last* ``:`` and everything between is
+the name. Clients send several scopes as repeated parameters and as space-separated lists.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from authsvc.errors import InvalidName, InvalidScope
+
+#: Most scopes one token request may carry; real clients send one to three.
+MAX_SCOPES = 64
+#: distribution's ``NameTotalLengthMax``.
+MAX_NAME_LENGTH = 255
+
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+
+PATH_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
+_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+_TYPE_RE = re.compile(r"^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$")
+_ACTION_RE = re.compile(r"^(?:\*|[a-z][a-z-]*)$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One requested (or granted) resource: ``type``, ``name`` and a set of actions.
+
+    ``name`` is kept exactly as requested, because the registry matches the token's access entry
+    against the name it asked for; ``path`` is the repository path without any host prefix.
+    """
+
+    type: str
+    name: str
+    actions: frozenset[str]
+    resource_class: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The name with a leading ``host[:port]/`` removed (repositories only)."""
+        return repository_path(self.name) if self.type == "repository" else self.name
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+def is_valid_path(path: str) -> bool:
+    """True when ``path`` is a repository path (lower-case components, ≤ 255 characters)."""
+    return len(path) <= MAX_NAME_LENGTH and _PATH_RE.match(path) is not None
+
+
+def _split_domain(name: str) -> tuple[str | None, str]:
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return None, name
+
+
+def repository_path(name: str) -> str:
+    """Strip a ``host[:port]/`` prefix, the way docker's reference parser tells a domain apart."""
+    return _split_domain(name)[1]
+
+
+def validate_repository_name(name: str) -> str:
+    """Return ``name`` if it is a valid repository reference name, else raise InvalidName."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidName(f"repository name longer than {MAX_NAME_LENGTH} characters")
+    domain, path = _split_domain(name)
+    if domain is not None and _DOMAIN_RE.match(domain) is None:
+        raise InvalidName(f"invalid registry host in repository name {name!r}")
+    if _PATH_RE.match(path) is None:
+        raise InvalidName(
+            f"invalid repository name {name!r}: use lower-case letters, digits and "
+            "separators (. _ __ -) in components joined by /"
+        )
+    return name
+
+
+def parse_scope(text: str) -> Scope:
+    """Parse one ``type[(class)]:name:actions`` string. Raises InvalidScope when malformed."""
+    type_part, sep, rest = text.partition(":")
+    name, sep2, action_part = rest.rpartition(":")
+    if not sep or not sep2 or not name:
+        raise InvalidScope(f"malformed scope {text[:300]!r}: expected type:name:actions")
+    match = _TYPE_RE.match(type_part)
+    if match is None:
+        raise InvalidScope(f"malformed resource type in scope {text[:300]!r}")
+    actions = frozenset(a for a in action_part.split(",") if a)
+    bad = sorted(a for a in actions if _ACTION_RE.match(a) is None)
+    if bad:
+        raise InvalidScope(f"malformed action {bad[0][:50]!r} in scope {text[:300]!r}")
+    resource_type, resource_class = match.group(1), match.group(2)
+    try:
+        if resource_type == "repository":
+            validate_repository_name(name)
+        elif len(name) > MAX_NAME_LENGTH or any(c.isspace() for c in name):
+            raise InvalidName(f"invalid resource name {name[:300]!r}")
+    except InvalidName as e:
+        raise InvalidScope(e.message) from e
+    return Scope(resource_type, name, actions, resource_class)
+
+
+def parse_scopes(values: Iterable[str]) -> list[Scope]:
+    """Parse repeated ``scope`` values, each possibly a space-separated list.
+
+    Scopes naming the same (type, name) are merged into one with the union of their actions,
+    keeping the order in which resources first appear.
+    """
+    merged: dict[tuple[str, str], Scope] = {}
+    for value in values:
+        for text in value.split():
+            scope = parse_scope(text)
+            key = (scope.type, scope.name)
+            if key in merged:
+                old = merged[key]
+                scope = Scope(scope.type, scope.name, old.actions | scope.actions,
+                              old.resource_class)
+            elif len(merged) >= MAX_SCOPES:
+                raise InvalidScope(f"too many scopes: at most {MAX_SCOPES} per request")
+            merged[key] = scope
+    return list(merged.values())

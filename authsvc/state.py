@@ -1,0 +1,45 @@
+"""The services one app instance holds: password hasher, account store, token issuer."""
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import scoped_session
+
+from authsvc.accounts import Accounts
+from authsvc.certs import CertPaths, check_private_key_file
+from authsvc.passwords import PasswordHasher
+from authsvc.tokens import TokenIssuer, load_signing_key
+
+
+class State:
+    """Built once per app by ``create_app``; the signing key is loaded on first use."""
+
+    def __init__(self, config: Mapping[str, Any], session: scoped_session) -> None:  # type: ignore[type-arg]
+        self.config = config
+        self.certs = CertPaths(Path(config["CERTS_DIR"]))
+        self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
+        self.accounts = Accounts(session, self.hasher, config["DEFAULT_VISIBILITY"])
+        self._issuer: TokenIssuer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        """The token issuer; raises CertificateError when the signing key is unusable."""
+        if self._issuer is None:
+            with self._lock:
+                if self._issuer is None:
+                    self._issuer = self.load_issuer()
+        return self._issuer
+
+    def load_issuer(self) -> TokenIssuer:
+        check_private_key_file(self.certs.signing_key)
+        key = load_signing_key(self.certs.signing_key.read_bytes(),
+                               self.certs.signing.read_bytes(), self.config["KID_FORMAT"])
+        return TokenIssuer(key, self.config["ISSUER"], self.config["TOKEN_TTL"],
+                           include_x5c=self.config["TOKEN_X5C"])
+
+    @property
+    def realm(self) -> str:
+        return f"{self.config['PUBLIC_URL']}/token"

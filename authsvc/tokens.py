@@ -1,0 +1,186 @@
+"""Minting the registry's bearer JWT (``docs/spec/auth/jwt.md``). Pure: key and clock injected.
+
+The header carries ``kid`` and, unless switched off, ``x5c`` with the signing certificate: every
+registry version tries ``x5c`` first, and 2.8 falls back to the libtrust ``kid`` (PROTOCOL §1.6).
+"""
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from authsvc.errors import CertificateError
+from authsvc.scopes import Scope
+
+KidFormat = Literal["libtrust", "jwk-thumbprint"]
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+#: How far ``nbf`` is set back, for clients and registries whose clocks run a little behind.
+NOT_BEFORE_SLACK = 5
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _int_bytes(value: int) -> bytes:
+    """Minimal big-endian bytes, as Go's ``big.Int.Bytes()`` gives them."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def libtrust_key_id(public_key: PublicKey) -> str:
+    """The libtrust fingerprint that registry 2.8 maps bundle certificates to.
+
+    SHA-256 of the DER SubjectPublicKeyInfo, first 30 bytes, base32, 12 groups of 4 joined by ``:``.
+    """
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode("ascii").rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+def _jwk_members(public_key: PublicKey) -> dict[str, str]:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        numbers = public_key.public_numbers()
+        return {"e": _b64url(_int_bytes(numbers.e)), "kty": "RSA", "n": _b64url(_int_bytes(numbers.n))}
+    point = public_key.public_numbers()
+    curve = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[public_key.curve.name]
+    return {"crv": curve, "kty": "EC", "x": _b64url(_int_bytes(point.x)),
+            "y": _b64url(_int_bytes(point.y))}
+
+
+def jwk_thumbprint(public_key: PublicKey) -> str:
+    """The key id registry 3.1 derives for a ``rootcertbundle`` certificate.
+
+    RFC 7638 thumbprint, except that EC coordinates are minimal-length bytes as in distribution.
+    """
+    canonical = json.dumps(_jwk_members(public_key), separators=(",", ":"), sort_keys=True)
+    return _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+
+
+def key_id(public_key: PublicKey, kid_format: KidFormat) -> str:
+    return libtrust_key_id(public_key) if kid_format == "libtrust" else jwk_thumbprint(public_key)
+
+
+def algorithm_for(private_key: PrivateKey) -> str:
+    """RS256 for RSA ≥ 2048 bits, ES256 for P-256: the two every registry version accepts."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        if private_key.key_size < 2048:
+            raise CertificateError("the token-signing RSA key must have at least 2048 bits")
+        return "RS256"
+    if isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name == "secp256r1":
+        return "ES256"
+    raise CertificateError("the token-signing key must be RSA (≥ 2048 bits) or EC P-256")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A loaded token-signing key with everything derived from it computed once."""
+
+    private_key: PrivateKey
+    certificate: x509.Certificate
+    algorithm: str
+    kid: str
+    x5c: str
+
+    @property
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as a JWK with this key's ``kid``, for a JWKS document."""
+        return {**_jwk_members(self.private_key.public_key()), "kid": self.kid,
+                "alg": self.algorithm, "use": "sig"}
+
+
+def load_signing_key(
+    key_pem: bytes, cert_pem: bytes, kid_format: KidFormat = "libtrust",
+    now: datetime | None = None,
+) -> SigningKey:
+    """Load a PEM private key and its certificate. Raises CertificateError when unusable.
+
+    The certificate must hold the key's public half and be within its validity period: the
+    registry checks both for ``x5c`` tokens and would refuse every token otherwise.
+    """
+    try:
+        private_key = serialization.load_pem_private_key(key_pem, password=None)
+        certificate = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as e:
+        raise CertificateError(f"cannot read the token-signing key or certificate: {e}") from e
+    if not isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise CertificateError("the token-signing key must be RSA or EC")
+    algorithm = algorithm_for(private_key)
+    if certificate.public_key() != private_key.public_key():
+        raise CertificateError("the token-signing certificate does not match the signing key")
+    moment = now or datetime.now(UTC)
+    if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
+        raise CertificateError(
+            "the token-signing certificate is not valid now "
+            f"(valid {certificate.not_valid_before_utc:%Y-%m-%d} to "
+            f"{certificate.not_valid_after_utc:%Y-%m-%d}); run `authsvc certs init --force`"
+        )
+    x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
+    return SigningKey(private_key, certificate, algorithm,
+                      key_id(private_key.public_key(), kid_format), x5c)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    issued_at: int
+    expires_in: int
+
+    @property
+    def issued_at_rfc3339(self) -> str:
+        return datetime.fromtimestamp(self.issued_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def access_claim(grants: Sequence[tuple[Scope, frozenset[str]]]) -> list[dict[str, Any]]:
+    """The ``access`` claim: one entry per requested resource, denied ones with no actions."""
+    return [{"type": scope.type, "name": scope.name, "actions": sorted(actions)}
+            for scope, actions in grants]
+
+
+class TokenIssuer:
+    """Signs registry tokens with one key, for one issuer, with a fixed lifetime."""
+
+    def __init__(
+        self, key: SigningKey, issuer: str, ttl: int, *,
+        include_x5c: bool = True, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.ttl = ttl
+        self.clock = clock
+        self._headers: dict[str, Any] = {"kid": key.kid}
+        if include_x5c:
+            self._headers["x5c"] = [key.x5c]
+
+    def issue(
+        self, subject: str | None, audience: str,
+        grants: Sequence[tuple[Scope, frozenset[str]]],
+    ) -> IssuedToken:
+        """Sign a token for ``subject`` ("" when anonymous) holding exactly ``grants``."""
+        now = int(self.clock())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject or "",
+            "aud": audience,
+            "iat": now,
+            "nbf": now - NOT_BEFORE_SLACK,
+            "exp": now + self.ttl,
+            "jti": secrets.token_urlsafe(16),
+            "access": access_claim(grants),
+        }
+        token = jwt.encode(claims, self.key.private_key, algorithm=self.key.algorithm,
+                           headers=self._headers)
+        return IssuedToken(token, now, self.ttl)

@@ -1,0 +1,1 @@
+"""End-to-end tests: authsvc with a real docker-registry, skopeo and podman."""

@@ -1,0 +1,299 @@
+"""Fixtures for the end-to-end tests: authsvc and a real docker-registry on loopback.
+
+Each test module gets its own authsvc instance (database, certificates, HTTPS
+server) and its own docker-registry that trusts authsvc's tokens. Clients
+(skopeo, podman) run with a private HOME, auth file, policy and registries
+configuration, trusting only the CA that ``authsvc init`` generated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .clients import AuthsvcCli, Credentials, Podman, Skopeo, expect_success
+from .oci_layout import OciImage, build_oci_image
+from .processes import Service, free_port, https_status, start_service, wait_for
+
+REQUIRED_TOOLS = ("docker-registry", "skopeo", "podman")
+SERVICES_KEY = pytest.StashKey[list[Service]]()
+HTTPD_TAGS = ("v1", "1", "1.9", "latest")
+LOOPBACK = "127.0.0.1"
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+STARTUP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class AuthsvcInstance:
+    """A running ``authsvc serve`` with its instance folder and certificates."""
+
+    url: str
+    certs_dir: Path
+    admin: Credentials
+    cli: AuthsvcCli
+    service: Service
+
+    @property
+    def ca_file(self) -> Path:
+        """Return the CA certificate that clients must trust."""
+        return self.certs_dir / "ca.pem"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A running docker-registry that accepts authsvc's tokens."""
+
+    address: str
+    port: int
+    config_path: Path
+    service: Service
+
+    def ref(self, repo: str, tag: str | None = None) -> str:
+        """Return ``HOST:PORT/REPO[:TAG]`` for this registry."""
+        return f"{self.address}/{repo}" + (f":{tag}" if tag else "")
+
+
+@dataclass(frozen=True)
+class PushedRepo:
+    """A repository pushed by its owner, with the tags and the manifest digest."""
+
+    name: str
+    owner: Credentials
+    tags: tuple[str, ...]
+    image: OciImage
+
+
+ImageFactory = Callable[[str], OciImage]
+
+
+def _running_in_ci() -> bool:
+    """Return whether the CI environment variable says this is a CI run."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def new_password() -> str:
+    """Return a random password (URL-safe, so it never contains ``:``)."""
+    return secrets.token_urlsafe(16)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def e2e_tools() -> None:
+    """Skip the e2e tests when the real tools are missing, unless CI is set (then fail)."""
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if not missing:
+        return
+    message = f"end-to-end tools not installed: {', '.join(missing)}"
+    if _running_in_ci():
+        pytest.fail(f"{message} (CI is set, so missing tools are an error)", pytrace=False)
+    pytest.skip(f"{message} (install them, or set CI=true to make this a failure)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    """Attach the logs of the running servers to every failed test report."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        for service in item.config.stash.get(SERVICES_KEY, []):
+            section = f"{service.name} log (pid {service.pid})"
+            report.sections.append((section, service.log_tail()))
+    return report
+
+
+@contextlib.contextmanager
+def _tracked(config: pytest.Config, service: Service) -> Iterator[Service]:
+    """Track ``service`` for failure reports while in use, and always stop it by PID."""
+    running = config.stash.setdefault(SERVICES_KEY, [])
+    running.append(service)
+    try:
+        yield service
+    finally:
+        service.stop()
+        running.remove(service)
+
+
+def _authsvc_executable() -> str:
+    """Return the path of the ``authsvc`` console script, or fail the test."""
+    found = shutil.which("authsvc") or shutil.which("authsvc", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("the authsvc console script is not installed (run `pip install -e .`)",
+                    pytrace=False)
+    return found
+
+
+def _base_environment() -> dict[str, str]:
+    """Return this process's environment without AUTHSVC_*, REGISTRY_* and proxy settings."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AUTHSVC_", "REGISTRY_")) and key.lower() not in PROXY_VARIABLES
+    }
+
+
+@pytest.fixture(scope="module")
+def authsvc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[AuthsvcInstance]:
+    """Initialise an authsvc instance and run ``authsvc serve`` on a free loopback port."""
+    workdir = tmp_path_factory.mktemp("authsvc")
+    port = free_port()
+    url = f"https://{LOOPBACK}:{port}"
+    env = {
+        **_base_environment(),
+        "AUTHSVC_INSTANCE": str(workdir / "instance"),
+        "AUTHSVC_CERTS_DIR": str(workdir / "certs"),
+        "AUTHSVC_PUBLIC_URL": url,
+        "AUTHSVC_BCRYPT_ROUNDS": "4",
+    }
+    cli = AuthsvcCli(_authsvc_executable(), env, workdir)
+    admin = Credentials("admin", new_password())
+    cli.ok("init", "--admin", admin.username, "--admin-password-stdin",
+           stdin=admin.password + "\n")
+    certs_dir = workdir / "certs"
+    argv = [cli.executable, "serve", "--host", LOOPBACK, "--port", str(port)]
+    service = start_service("authsvc serve", argv, env, workdir / "authsvc.log", workdir)
+    with _tracked(request.config, service):
+        ca_file = certs_dir / "ca.pem"
+        wait_for(service, lambda: https_status(LOOPBACK, port, "/", ca_file) is not None,
+                 "answering HTTPS", STARTUP_TIMEOUT)
+        yield AuthsvcInstance(url, certs_dir, admin, cli, service)
+
+
+@pytest.fixture(scope="module")
+def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             authsvc: AuthsvcInstance) -> Iterator[Registry]:
+    """Run docker-registry with the config ``authsvc registry-config`` prints, as printed."""
+    workdir = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    address = f"{LOOPBACK}:{port}"
+    printed = authsvc.cli.ok("registry-config", "--registry-addr", address,
+                             "--storage-dir", str(workdir / "storage"))
+    config_path = workdir / "config.yml"
+    config_path.write_text(printed.stdout)
+    binary = shutil.which("docker-registry")
+    assert binary is not None
+    # A clean environment: docker-registry applies REGISTRY_* variables as overrides.
+    service = start_service("docker-registry", [binary, "serve", str(config_path)], {},
+                            workdir / "registry.log", workdir)
+    with _tracked(request.config, service):
+        wait_for(service, lambda: https_status(LOOPBACK, port, "/v2/", authsvc.ca_file) == 401,
+                 "answering /v2/ with 401", STARTUP_TIMEOUT)
+        yield Registry(address, port, config_path, service)
+
+
+def _write_client_config(root: Path) -> dict[str, str]:
+    """Write private containers configuration under ``root``; return the client environment."""
+    home = root / "home"
+    runtime = root / "xdg-runtime"
+    config = home / ".config" / "containers"
+    for folder in (config, runtime, root / "tmp", root / "podman-tmp"):
+        folder.mkdir(parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+    policy = {"default": [{"type": "insecureAcceptAnything"}]}
+    (config / "policy.json").write_text(json.dumps(policy))
+    registries = root / "registries.conf"
+    registries.write_text('unqualified-search-registries = []\nshort-name-mode = "disabled"\n')
+    storage = root / "storage.conf"
+    storage.write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{root / "storage"}"\n'
+        f'runroot = "{root / "runroot"}"\n'
+    )
+    containers = root / "containers.conf"
+    containers.write_text(
+        f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+        f'events_logfile_path = "{root / "events.log"}"\ntmp_dir = "{root / "podman-tmp"}"\n'
+        f'volume_path = "{root / "volumes"}"\n'
+        f'[network]\nnetwork_config_dir = "{root / "networks"}"\n'
+    )
+    auth_file = root / "auth.json"
+    auth_file.write_text(json.dumps({"auths": {}}))
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "TMPDIR": str(root / "tmp"),
+        "LANG": "C.UTF-8",
+        "REGISTRY_AUTH_FILE": str(auth_file),
+        "CONTAINERS_REGISTRIES_CONF": str(registries),
+        "CONTAINERS_STORAGE_CONF": str(storage),
+        "CONTAINERS_CONF": str(containers),
+    }
+
+
+@pytest.fixture(scope="module")
+def client_env(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, str]:
+    """Return the private environment every skopeo and podman run uses."""
+    return _write_client_config(tmp_path_factory.mktemp("clients"))
+
+
+@pytest.fixture(scope="module")
+def client_cert_dir(tmp_path_factory: pytest.TempPathFactory, authsvc: AuthsvcInstance) -> Path:
+    """Return a ``--cert-dir`` folder holding authsvc's CA as ``ca.crt``.
+
+    The same CA must vouch for the registry and for the token realm, because
+    containers/image fetches tokens with the registry's TLS settings.
+    """
+    cert_dir = tmp_path_factory.mktemp("cert-dir")
+    shutil.copyfile(authsvc.ca_file, cert_dir / "ca.crt")
+    return cert_dir
+
+
+@pytest.fixture(scope="module")
+def skopeo(client_env: Mapping[str, str], client_cert_dir: Path) -> Skopeo:
+    """Return skopeo configured for the test registry."""
+    return Skopeo(client_env, client_cert_dir)
+
+
+@pytest.fixture(scope="module")
+def podman(client_env: Mapping[str, str], client_cert_dir: Path) -> Podman:
+    """Return podman with private vfs storage, configured for the test registry."""
+    return Podman(client_env, client_cert_dir)
+
+
+@pytest.fixture(scope="session")
+def make_image(tmp_path_factory: pytest.TempPathFactory) -> ImageFactory:
+    """Return a factory building a distinct one-layer OCI image per name.
+
+    Distinct content per repository keeps layers from being shared, so no
+    push depends on a cross-repository blob mount.
+    """
+    root = tmp_path_factory.mktemp("oci")
+    built: dict[str, OciImage] = {}
+
+    def make(name: str) -> OciImage:
+        if name not in built:
+            slug = name.replace("/", "_").replace(":", "_")
+            content = f"It works! This is {name}.\n".encode()
+            built[name] = build_oci_image(root / slug, "latest", "index.html", content)
+        return built[name]
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def users(authsvc: AuthsvcInstance) -> dict[str, Credentials]:
+    """Create the ordinary users alice, bob and mallory with random passwords."""
+    created = {name: Credentials(name, new_password()) for name in ("alice", "bob", "mallory")}
+    for creds in created.values():
+        authsvc.cli.add_user(creds)
+    return created
+
+
+@pytest.fixture(scope="module")
+def alice_httpd(registry: Registry, skopeo: Skopeo, users: dict[str, Credentials],
+                make_image: ImageFactory) -> PushedRepo:
+    """Have alice push ``alice/httpd`` with the tags v1, 1, 1.9 and latest."""
+    image = make_image("alice/httpd")
+    for tag in HTTPD_TAGS:
+        expect_success(skopeo.push(image, registry.ref("alice/httpd", tag), users["alice"]))
+    return PushedRepo("alice/httpd", users["alice"], HTTPD_TAGS, image)
