@@ -15,7 +15,6 @@ from sqlalchemy.orm import scoped_session
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
 from authsvc.models import Grant, Repository, User
 from authsvc.passwords import PasswordHasher
-from authsvc.policy import Grant as PolicyGrant
 from authsvc.policy import (
     ALL,
     PUSH,
@@ -25,6 +24,7 @@ from authsvc.policy import (
     namespace_of,
     parse_actions,
 )
+from authsvc.policy import Grant as PolicyGrant
 from authsvc.scopes import PATH_COMPONENT_RE, Scope, is_valid_path
 
 VISIBILITIES = ("public", "private")

@@ -55,7 +55,8 @@ def read_password(from_stdin: bool) -> str:
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
-cli = click.Group("authsvc", help="authsvc: the token service for a self-hosted Docker registry.\n\n"
+cli = click.Group("authsvc",
+                  help="authsvc: the token service for a self-hosted Docker registry.\n\n"
                       "Settings come from instance/config.py and AUTHSVC_* variables; "
                       "AUTHSVC_INSTANCE and AUTHSVC_CERTS_DIR move the instance and "
                       "certificate folders.")
@@ -142,7 +143,7 @@ def serve_command(host: str | None, port: int | None, workers: int | None) -> No
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config
-    _state().issuer  # fail now, not at the first token request, if the signing key is unusable
+    _state().load_issuer()  # fail now, not at the first token request, if the key is unusable
     db.create_all()
     db.engine.dispose()  # no connection may be shared with the forked workers
     host, port = host or config["HOST"], port or config["PORT"]

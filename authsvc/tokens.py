@@ -51,12 +51,16 @@ def libtrust_key_id(public_key: PublicKey) -> str:
     return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
 
 
+_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
 def _jwk_members(public_key: PublicKey) -> dict[str, str]:
     if isinstance(public_key, rsa.RSAPublicKey):
         numbers = public_key.public_numbers()
-        return {"e": _b64url(_int_bytes(numbers.e)), "kty": "RSA", "n": _b64url(_int_bytes(numbers.n))}
+        return {"e": _b64url(_int_bytes(numbers.e)), "kty": "RSA",
+                "n": _b64url(_int_bytes(numbers.n))}
     point = public_key.public_numbers()
-    curve = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[public_key.curve.name]
+    curve = _CURVES[public_key.curve.name]
     return {"crv": curve, "kty": "EC", "x": _b64url(_int_bytes(point.x)),
             "y": _b64url(_int_bytes(point.y))}
 
@@ -80,7 +84,8 @@ def algorithm_for(private_key: PrivateKey) -> str:
         if private_key.key_size < 2048:
             raise CertificateError("the token-signing RSA key must have at least 2048 bits")
         return "RS256"
-    if isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name == "secp256r1":
+    if isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name == (
+            "secp256r1"):
         return "ES256"
     raise CertificateError("the token-signing key must be RSA (≥ 2048 bits) or EC P-256")
 

@@ -1,0 +1,81 @@
+"""Shared fixtures: an app on a temporary instance and certificate folder, with fast hashing."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from authsvc import create_app
+from authsvc.certs import CertPaths, bootstrap
+from authsvc.models import db
+from authsvc.state import State
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="session")
+def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One certificate folder for the whole run: key generation is the slow part."""
+    root = tmp_path_factory.mktemp("certs")
+    bootstrap(root, ["localhost", "127.0.0.1"])
+    return root
+
+
+@pytest.fixture
+def app(tmp_path: Path, certs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(certs_dir))
+    app = create_app({"BCRYPT_ROUNDS": 4, "TESTING": True})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def state(app: Flask) -> Iterator[State]:
+    with app.app_context():
+        yield app.extensions["authsvc"]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., str]:
+    def make(name: str, *, admin: bool = False, disabled: bool = False) -> str:
+        with app.app_context():
+            accounts = app.extensions["authsvc"].accounts
+            accounts.create_user(name, PASSWORD, admin=admin)
+            if disabled:
+                accounts.set_disabled(name)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def decode(certs_dir: Path) -> Callable[[str], dict[str, Any]]:
+    """Verify a token the way the registry does: signature, issuer and audience."""
+    public_key = CertPaths(certs_dir).signing.read_bytes()
+    from cryptography import x509
+
+    key = x509.load_pem_x509_certificate(public_key).public_key()
+
+    def decode_token(token: str, audience: str = "registry") -> dict[str, Any]:
+        return jwt.decode(token, key, algorithms=["ES256", "RS256"], audience=audience,  # type: ignore[arg-type]
+                          issuer="authsvc")
+
+    return decode_token

@@ -1,0 +1,185 @@
+"""GET /token as clients and the registry see it (PROTOCOL §1.2–1.3)."""
+
+import base64
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from authsvc.state import State
+from tests.conftest import PASSWORD
+
+Decode = Callable[..., dict[str, Any]]
+
+
+def get_token(client: FlaskClient, *scopes: str, auth: tuple[str, str] | None = None,
+              service: str = "registry", **params: str) -> Any:
+    query: dict[str, Any] = {"service": service, "scope": list(scopes), **params}
+    return client.get("/token", query_string=query, auth=auth)
+
+
+def access_of(decode: Decode, response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, response.json
+    claims = decode(response.json["token"])
+    return {f"{a['type']}:{a['name']}": a["actions"] for a in claims["access"]}
+
+
+def test_owner_gets_pull_and_push_in_own_namespace(client: FlaskClient, make_user: Any,
+                                                   decode: Decode) -> None:
+    make_user("alice")
+    response = get_token(client, "repository:alice/httpd:pull,push", auth=("alice", PASSWORD))
+    assert access_of(decode, response) == {"repository:alice/httpd": ["pull", "push"]}
+
+
+def test_response_fields_follow_the_protocol(client: FlaskClient, make_user: Any,
+                                             decode: Decode) -> None:
+    make_user("alice")
+    body = get_token(client, "repository:alice/httpd:pull", auth=("alice", PASSWORD)).json
+    assert body["token"] == body["access_token"]
+    assert isinstance(body["expires_in"], int) and body["expires_in"] == 900
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["issued_at"])
+    claims = decode(body["token"])
+    assert claims["sub"] == "alice"
+    assert claims["aud"] == "registry"
+    assert claims["exp"] - claims["iat"] == body["expires_in"]
+    assert "refresh_token" not in body
+
+
+def test_stranger_gets_an_empty_grant_not_an_error(client: FlaskClient, make_user: Any,
+                                                   decode: Decode) -> None:
+    make_user("alice")
+    make_user("bob")
+    response = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
+    assert access_of(decode, response) == {"repository:alice/httpd": []}
+
+
+def test_anonymous_pull_of_public_repository_only(client: FlaskClient, state: State,
+                                                  decode: Decode) -> None:
+    state.accounts.create_repository("alice/web", "public")
+    response = get_token(client, "repository:alice/web:pull,push", "repository:alice/secret:pull")
+    assert access_of(decode, response) == {"repository:alice/web": ["pull"],
+                                           "repository:alice/secret": []}
+    assert decode(response.json["token"])["sub"] == ""
+
+
+def test_login_without_scope_gets_empty_access(client: FlaskClient, make_user: Any,
+                                               decode: Decode) -> None:
+    make_user("alice")
+    response = client.get("/token?account=alice&client_id=docker&offline_token=true"
+                          "&service=registry", auth=("alice", PASSWORD))
+    assert response.status_code == 200
+    assert decode(response.json["token"])["access"] == []
+
+
+def test_subject_comes_from_credentials_not_account(client: FlaskClient, make_user: Any,
+                                                    decode: Decode) -> None:
+    make_user("alice")
+    make_user("bob")
+    response = get_token(client, "repository:alice/httpd:push", auth=("bob", PASSWORD),
+                         account="alice")
+    assert decode(response.json["token"])["sub"] == "bob"
+    assert access_of(decode, response) == {"repository:alice/httpd": []}
+
+
+@pytest.mark.parametrize("auth", [("alice", "wrong password"), ("nobody", PASSWORD),
+                                  ("", PASSWORD), ("disabled", PASSWORD)])
+def test_bad_credentials_are_401_json_with_basic_challenge(client: FlaskClient, make_user: Any,
+                                                           auth: tuple[str, str]) -> None:
+    make_user("alice")
+    make_user("disabled", disabled=True)
+    response = get_token(client, "repository:alice/httpd:pull", auth=auth)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    assert response.json == {"errors": [{"code": "UNAUTHORIZED",
+                                         "message": "incorrect username or password"}]}
+
+
+@pytest.mark.parametrize("header", ["Bearer abc", "Basic !!!notbase64", "Basic " +
+                                    base64.b64encode(b"no-colon").decode(), "Digest x"])
+def test_malformed_authorization_header_is_401(client: FlaskClient, header: str) -> None:
+    response = client.get("/token?service=registry", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("scope=repository:a/b:pull", "INVALID_REQUEST"),
+    ("service=other&scope=repository:a/b:pull", "INVALID_REQUEST"),
+    ("service=registry&scope=repository:A/b:pull", "INVALID_SCOPE"),
+    ("service=registry&scope=nonsense", "INVALID_SCOPE"),
+    ("service=registry&scope=repository:a/b:PULL", "INVALID_SCOPE"),
+])
+def test_bad_parameters_are_400_in_registry_error_format(client: FlaskClient, query: str,
+                                                         code: str) -> None:
+    response = client.get(f"/token?{query}")
+    assert response.status_code == 400
+    assert response.json["errors"][0]["code"] == code
+    assert response.json["errors"][0]["message"]
+
+
+def test_space_separated_and_repeated_scopes(client: FlaskClient, make_user: Any,
+                                             decode: Decode) -> None:
+    make_user("alice")
+    response = get_token(client, "repository:alice/a:pull repository:alice/b:push",
+                         "repository:alice/a:push", auth=("alice", PASSWORD))
+    assert access_of(decode, response) == {"repository:alice/a": ["pull", "push"],
+                                           "repository:alice/b": ["push"]}
+
+
+def test_host_port_in_scope_name_is_echoed_and_judged_by_path(
+        client: FlaskClient, make_user: Any, decode: Decode) -> None:
+    make_user("alice")
+    response = get_token(client, "repository:myreg:5000/alice/httpd:pull",
+                         auth=("alice", PASSWORD))
+    assert access_of(decode, response) == {"repository:myreg:5000/alice/httpd": ["pull"]}
+
+
+def test_catalog_only_for_admins(client: FlaskClient, make_user: Any, decode: Decode) -> None:
+    make_user("root", admin=True)
+    make_user("alice")
+    admin = get_token(client, "registry:catalog:*", auth=("root", PASSWORD))
+    user = get_token(client, "registry:catalog:*", auth=("alice", PASSWORD))
+    assert access_of(decode, admin) == {"registry:catalog": ["*"]}
+    assert access_of(decode, user) == {"registry:catalog": []}
+
+
+def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state: State,
+                                                      make_user: Any, decode: Decode) -> None:
+    make_user("alice")
+    make_user("bob")
+    state.accounts.grant("bob", "alice/*", "pull")
+    before = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
+    state.accounts.revoke("bob", "alice/*")
+    after = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
+    assert access_of(decode, before) == {"repository:alice/httpd": ["pull"]}
+    assert access_of(decode, after) == {"repository:alice/httpd": []}
+
+
+def test_owner_push_registers_repository_private_by_default(client: FlaskClient, state: State,
+                                                            make_user: Any) -> None:
+    make_user("alice")
+    get_token(client, "repository:alice/httpd:pull,push", auth=("alice", PASSWORD))
+    get_token(client, "repository:alice/other:pull", auth=("alice", PASSWORD))
+    repos = {r.name: r.visibility for r in state.accounts.list_repositories()}
+    assert repos == {"alice/httpd": "private"}
+
+
+def test_token_is_never_more_than_requested(client: FlaskClient, make_user: Any,
+                                            decode: Decode) -> None:
+    make_user("root", admin=True)
+    response = get_token(client, "repository:alice/httpd:pull", auth=("root", PASSWORD))
+    assert access_of(decode, response) == {"repository:alice/httpd": ["pull"]}
+
+
+def test_post_is_not_served_so_clients_fall_back_to_get(client: FlaskClient) -> None:
+    response = client.post("/token", data={"grant_type": "password"})
+    assert response.status_code in (404, 405)
+    assert response.json["errors"][0]["code"]
+
+
+def test_unknown_path_is_json_404(client: FlaskClient) -> None:
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json["errors"][0]["code"] == "NOT_FOUND"

@@ -1,0 +1,162 @@
+"""The authsvc command, driven through Flask's CLI runner."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from authsvc import create_app
+from authsvc.cli import cli
+from authsvc.state import State
+
+
+def run(runner: FlaskCliRunner, *args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(cli, list(args), input=input)
+    return result.exit_code, result.output
+
+
+def test_every_command_has_help(runner: FlaskCliRunner) -> None:
+    commands = [[], ["init"], ["certs", "init"], ["registry-config"], ["serve"], ["user", "add"],
+                ["user", "passwd"], ["user", "disable"], ["user", "list"], ["repo", "add"],
+                ["repo", "visibility"], ["repo", "list"], ["grant"], ["revoke"], ["grants"]]
+    for words in commands:
+        code, output = run(runner, *words, "--help")
+        assert code == 0, words
+        assert "Usage:" in output
+
+
+def test_init_creates_everything_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(tmp_path / "certs"))
+    app = create_app({"BCRYPT_ROUNDS": 4})
+    runner = app.test_cli_runner()
+    code, first = run(runner, "init")
+    assert code == 0, first
+    assert "admin: created 'admin' with password " in first
+    password = first.split("with password ")[1].split()[0]
+    signing_key = tmp_path / "certs" / "token-signing-key.pem"
+    key_bytes = signing_key.read_bytes()
+    assert stat.S_IMODE(signing_key.stat().st_mode) == 0o600
+    code, second = run(runner, "init")
+    assert code == 0
+    assert "nothing changed" in second and password not in second
+    assert signing_key.read_bytes() == key_bytes
+    with app.app_context():
+        subject = app.extensions["authsvc"].accounts.authenticate("admin", password)
+    assert subject.admin
+
+
+def test_init_with_admin_password_from_stdin(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(tmp_path / "certs"))
+    app = create_app({"BCRYPT_ROUNDS": 4})
+    code, output = run(app.test_cli_runner(), "init", "--admin", "root",
+                       "--admin-password-stdin", input="s3cret-pass\n")
+    assert code == 0, output
+    assert "s3cret-pass" not in output
+    with app.app_context():
+        assert app.extensions["authsvc"].accounts.authenticate("root", "s3cret-pass").admin
+
+
+def test_user_lifecycle(runner: FlaskCliRunner, state: State) -> None:
+    assert run(runner, "user", "add", "alice", "--password-stdin", input="first-pass\n")[0] == 0
+    assert run(runner, "user", "add", "root", "--admin", "--password-stdin",
+               input="root-pass1\n")[0] == 0
+    assert state.accounts.authenticate("alice", "first-pass").name == "alice"
+    assert run(runner, "user", "passwd", "alice", "--password-stdin", input="second-pass\n")[0] == 0
+    assert state.accounts.authenticate("alice", "second-pass").name == "alice"
+    assert run(runner, "user", "disable", "alice")[0] == 0
+    code, listing = run(runner, "user", "list")
+    assert code == 0
+    assert "alice\tdisabled" in listing and "root\tadmin" in listing
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (["user", "add", "Alice", "--password-stdin"], "long-enough\n", "invalid user name"),
+    (["user", "add", "bob", "--password-stdin"], "short\n", "at least 8"),
+    (["user", "add", "bob", "--password-stdin"], "x" * 73 + "\n", "at most 72 bytes"),
+    (["user", "passwd", "ghost", "--password-stdin"], "long-enough\n", "does not exist"),
+    (["repo", "add", "alice/Bad"], None, "invalid repository name"),
+    (["repo", "visibility", "alice/none", "public"], None, "does not exist"),
+    (["grant", "ghost", "alice/httpd", "pull"], None, "does not exist"),
+    (["grant", "alice", "alice/httpd", "pull,fly"], None, "unknown action 'fly'"),
+    (["grant", "alice", "Alice/*", "pull"], None, "invalid namespace"),
+    (["revoke", "alice", "alice/httpd"], None, "has no grant"),
+])
+def test_bad_input_is_a_clear_error_and_changes_nothing(
+        runner: FlaskCliRunner, state: State, args: list[str], stdin: str | None,
+        message: str) -> None:
+    state.accounts.create_user("alice", "alice-pass")
+    before = (run(runner, "user", "list")[1], run(runner, "repo", "list")[1],
+              run(runner, "grants")[1])
+    code, output = run(runner, *args, input=stdin)
+    assert code == 1
+    assert message in output
+    assert "Traceback" not in output
+    after = (run(runner, "user", "list")[1], run(runner, "repo", "list")[1],
+             run(runner, "grants")[1])
+    assert after == before
+
+
+def test_repositories_and_grants(runner: FlaskCliRunner, state: State) -> None:
+    state.accounts.create_user("bob", "bob-password")
+    assert run(runner, "repo", "add", "alice/httpd")[1] == "added private repository alice/httpd\n"
+    assert run(runner, "repo", "add", "alice/web", "--public")[0] == 0
+    assert run(runner, "repo", "visibility", "alice/httpd", "public")[0] == 0
+    assert run(runner, "repo", "list")[1] == "alice/httpd\tpublic\nalice/web\tpublic\n"
+    assert run(runner, "repo", "add", "alice/web")[1].startswith("Error: repository 'alice/web'")
+    assert run(runner, "grant", "bob", "alice/*", "push,pull")[0] == 0
+    assert run(runner, "grant", "bob", "alice/httpd", "*")[0] == 0
+    assert run(runner, "grants")[1] == ("alice/*\tbob\tpull,push\n"
+                                        "alice/httpd\tbob\tdelete,pull,push\n")
+    assert run(runner, "revoke", "bob", "alice/*")[0] == 0
+    assert run(runner, "grants")[1] == "alice/httpd\tbob\tdelete,pull,push\n"
+
+
+def test_certs_init_refuses_to_overwrite_without_force(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(tmp_path / "certs"))
+    runner = create_app().test_cli_runner()
+    code, output = run(runner, "certs", "init", "--host", "registry.example", "--host", "10.0.0.5")
+    assert code == 0, output
+    assert "ca.pem" in output and "rootcertbundle.pem" in output
+    ca = (tmp_path / "certs" / "ca.pem").read_bytes()
+    code, output = run(runner, "certs", "init", "--host", "registry.example")
+    assert code == 1 and "--force" in output
+    assert (tmp_path / "certs" / "ca.pem").read_bytes() == ca
+    assert run(runner, "certs", "init", "--host", "x.example", "--force")[0] == 0
+    assert (tmp_path / "certs" / "ca.pem").read_bytes() != ca
+    for name in ("ca-key.pem", "authsvc-key.pem", "registry-key.pem", "token-signing-key.pem"):
+        assert stat.S_IMODE(os.stat(tmp_path / "certs" / name).st_mode) == 0o600
+
+
+def test_registry_config_uses_settings_and_paths(app: Flask, runner: FlaskCliRunner,
+                                                 tmp_path: Path) -> None:
+    code, output = run(runner, "registry-config", "--registry-addr", "0.0.0.0:5000",
+                       "--storage-dir", str(tmp_path / "images"))
+    certs = app.config["CERTS_DIR"]
+    assert code == 0
+    assert 'realm: "https://localhost:5001/token"' in output
+    assert 'service: "registry"' in output and 'issuer: "authsvc"' in output
+    assert f'rootcertbundle: "{certs}/rootcertbundle.pem"' in output
+    assert f'rootdirectory: "{tmp_path}/images"' in output
+    code, output = run(runner, "registry-config", "--registry-addr", "r:5000", "--realm",
+                       "https://auth.example/token")
+    assert 'realm: "https://auth.example/token"' in output
+
+
+def test_serve_refuses_unsafe_signing_key(app: Flask, runner: FlaskCliRunner,
+                                          tmp_path: Path, certs_dir: Path) -> None:
+    key = certs_dir / "token-signing-key.pem"
+    key.chmod(0o644)
+    try:
+        code, output = run(runner, "serve", "--port", "1")
+    finally:
+        key.chmod(0o600)
+    assert code == 1
+    assert "readable by group or others" in output
