@@ -8,12 +8,12 @@ AuthsvcError subclasses; a refused change leaves the database untouched.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
-from authsvc.models import Grant, Repository, User
+from authsvc.models import Grant, RefreshToken, Repository, User
 from authsvc.passwords import PasswordHasher
 from authsvc.policy import (
     ALL,
@@ -32,7 +32,7 @@ VISIBILITIES = ("public", "private")
 
 def validate_username(name: str) -> str:
     """User names follow the path-component grammar, so each user's namespace is valid."""
-    if len(name) > 255 or PATH_COMPONENT_RE.match(name) is None:
+    if len(name) > 255 or PATH_COMPONENT_RE.fullmatch(name) is None:
         raise InvalidName(
             f"invalid user name {name[:300]!r}: use lower-case letters and digits, "
             "with . _ __ or - between them"
@@ -53,7 +53,7 @@ def validate_target(target: str) -> str:
     """A grant target is a repository path or a namespace written ``ns/*``."""
     if target.endswith("/*"):
         namespace = target[:-2]
-        if PATH_COMPONENT_RE.match(namespace) is None:
+        if PATH_COMPONENT_RE.fullmatch(namespace) is None:
             raise InvalidName(f"invalid namespace {namespace[:300]!r} in grant target")
         return target
     return validate_repository_path(target)
@@ -101,13 +101,22 @@ class Accounts:
         return user
 
     def set_password(self, username: str, password: str) -> None:
+        """Change the password; every refresh token of the user stops working."""
         user = self._user(username)
         user.password_hash = self.hasher.hash(password)
+        self._drop_refresh_tokens(user)
         self.session.commit()
 
     def set_disabled(self, username: str, disabled: bool = True) -> None:
-        self._user(username).disabled = disabled
+        """Disable (or enable) a user; disabling also revokes their refresh tokens."""
+        user = self._user(username)
+        user.disabled = disabled
+        if disabled:
+            self._drop_refresh_tokens(user)
         self.session.commit()
+
+    def _drop_refresh_tokens(self, user: User) -> None:
+        self.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id))
 
     def set_admin(self, username: str, admin: bool) -> None:
         self._user(username).admin = admin

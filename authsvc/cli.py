@@ -262,6 +262,33 @@ def grants_command(target: str | None) -> None:
         click.echo(f"{row.target}\t{row.username}\t{','.join(row.actions)}")
 
 
+# -- refresh tokens -----------------------------------------------------------------------
+
+@cli.group("refresh-token")
+def refresh_token_group() -> None:
+    """Refresh tokens: what `docker login` stores instead of the password."""
+
+
+@command(refresh_token_group, "list")
+@click.argument("user")
+def refresh_token_list(user: str) -> None:
+    """List USER's refresh tokens (never their secrets)."""
+    _state().accounts.get_user(user)
+    click.echo("id\tservice\tclient_id\tcreated\texpires\tlast used")
+    for row in _state().refresh_tokens.list(user):
+        used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+        click.echo(f"{row.id}\t{row.service}\t{row.client_id or '-'}\t"
+                   f"{row.created_at:%Y-%m-%d %H:%M}\t{row.expires_at:%Y-%m-%d}\t{used}")
+
+
+@command(refresh_token_group, "revoke")
+@click.argument("token_id", metavar="ID", type=int)
+def refresh_token_revoke(token_id: int) -> None:
+    """Revoke refresh token ID: the client must log in again."""
+    _state().refresh_tokens.revoke(token_id)
+    click.echo(f"revoked refresh token {token_id}")
+
+
 def main() -> None:
     info = ScriptInfo(create_app=lambda: create_app(), set_debug_flag=False,
                       load_dotenv_defaults=False)

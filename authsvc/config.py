@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "SERVICES": ["registry"],
     # Token lifetime in seconds.
     "TOKEN_TTL": 900,
+    # Refresh tokens (Docker's identity tokens) expire after this many days.
+    "REFRESH_TOKEN_DAYS": 90,
     # How clients reach authsvc; the realm is PUBLIC_URL + "/token".
     "PUBLIC_URL": "https://localhost:5001",
     # Visibility of repositories created without one.
@@ -76,6 +78,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     if not isinstance(config["ISSUER"], str) or not config["ISSUER"]:
         raise ConfigError("ISSUER must be a non-empty string")
     _int(config, "TOKEN_TTL", 60, 86400)
+    _int(config, "REFRESH_TOKEN_DAYS", 1, 3650)
     _int(config, "BCRYPT_ROUNDS", 4, 31)
     _int(config, "PORT", 1, 65535)
     _int(config, "WORKERS", 1, 64)

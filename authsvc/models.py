@@ -59,3 +59,23 @@ class Grant(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
     user: Mapped[User] = relationship(back_populates="grants")
+
+
+class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+    """A long-lived secret that stands in for a password (Docker's identity token).
+
+    Only a SHA-256 of the secret is stored; the secret is shown once, when issued.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    service: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()

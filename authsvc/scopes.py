@@ -21,11 +21,11 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 
-PATH_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
-_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TYPE_RE = re.compile(r"^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$")
-_ACTION_RE = re.compile(r"^(?:\*|[a-z][a-z-]*)$")
+PATH_COMPONENT_RE = re.compile(rf"{_PATH_COMPONENT}")
+_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_DOMAIN_RE = re.compile(_DOMAIN)
+_TYPE_RE = re.compile(r"([a-z0-9]+)(?:\(([a-z0-9]+)\))?")
+_ACTION_RE = re.compile(r"(?:\*|[a-z][a-z-]*)")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Scope:
 
 def is_valid_path(path: str) -> bool:
     """True when ``path`` is a repository path (lower-case components, ≤ 255 characters)."""
-    return len(path) <= MAX_NAME_LENGTH and _PATH_RE.match(path) is not None
+    return len(path) <= MAX_NAME_LENGTH and _PATH_RE.fullmatch(path) is not None
 
 
 def _split_domain(name: str) -> tuple[str | None, str]:
@@ -72,9 +72,9 @@ def validate_repository_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidName(f"repository name longer than {MAX_NAME_LENGTH} characters")
     domain, path = _split_domain(name)
-    if domain is not None and _DOMAIN_RE.match(domain) is None:
+    if domain is not None and _DOMAIN_RE.fullmatch(domain) is None:
         raise InvalidName(f"invalid registry host in repository name {name!r}")
-    if _PATH_RE.match(path) is None:
+    if _PATH_RE.fullmatch(path) is None:
         raise InvalidName(
             f"invalid repository name {name!r}: use lower-case letters, digits and "
             "separators (. _ __ -) in components joined by /"
@@ -88,11 +88,11 @@ def parse_scope(text: str) -> Scope:
     name, sep2, action_part = rest.rpartition(":")
     if not sep or not sep2 or not name:
         raise InvalidScope(f"malformed scope {text[:300]!r}: expected type:name:actions")
-    match = _TYPE_RE.match(type_part)
+    match = _TYPE_RE.fullmatch(type_part)
     if match is None:
         raise InvalidScope(f"malformed resource type in scope {text[:300]!r}")
     actions = frozenset(a for a in action_part.split(",") if a)
-    bad = sorted(a for a in actions if _ACTION_RE.match(a) is None)
+    bad = sorted(a for a in actions if _ACTION_RE.fullmatch(a) is None)
     if bad:
         raise InvalidScope(f"malformed action {bad[0][:50]!r} in scope {text[:300]!r}")
     resource_type, resource_class = match.group(1), match.group(2)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import scoped_session
 from authsvc.accounts import Accounts
 from authsvc.certs import CertPaths, check_private_key_file
 from authsvc.passwords import PasswordHasher
+from authsvc.refresh_tokens import RefreshTokens
 from authsvc.tokens import TokenIssuer, load_signing_key
 
 
@@ -21,6 +22,7 @@ class State:
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
         self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
         self.accounts = Accounts(session, self.hasher, config["DEFAULT_VISIBILITY"])
+        self.refresh_tokens = RefreshTokens(session, config["REFRESH_TOKEN_DAYS"])
         self._issuer: TokenIssuer | None = None
         self._lock = threading.Lock()
 

@@ -173,12 +173,6 @@ def test_token_is_never_more_than_requested(client: FlaskClient, make_user: Any,
     assert access_of(decode, response) == {"repository:alice/httpd": ["pull"]}
 
 
-def test_post_is_not_served_so_clients_fall_back_to_get(client: FlaskClient) -> None:
-    response = client.post("/token", data={"grant_type": "password"})
-    assert response.status_code in (404, 405)
-    assert response.json["errors"][0]["code"]
-
-
 def test_unknown_path_is_json_404(client: FlaskClient) -> None:
     response = client.get("/nowhere")
     assert response.status_code == 404

@@ -21,7 +21,8 @@ def run(runner: FlaskCliRunner, *args: str, input: str | None = None) -> tuple[i
 def test_every_command_has_help(runner: FlaskCliRunner) -> None:
     commands = [[], ["init"], ["certs", "init"], ["registry-config"], ["serve"], ["user", "add"],
                 ["user", "passwd"], ["user", "disable"], ["user", "list"], ["repo", "add"],
-                ["repo", "visibility"], ["repo", "list"], ["grant"], ["revoke"], ["grants"]]
+                ["repo", "visibility"], ["repo", "list"], ["grant"], ["revoke"], ["grants"],
+                ["refresh-token", "list"], ["refresh-token", "revoke"]]
     for words in commands:
         code, output = run(runner, *words, "--help")
         assert code == 0, words
@@ -160,3 +161,20 @@ def test_serve_refuses_unsafe_signing_key(app: Flask, runner: FlaskCliRunner,
         key.chmod(0o600)
     assert code == 1
     assert "readable by group or others" in output
+
+
+def test_refresh_token_list_and_revoke(runner: FlaskCliRunner, state: State) -> None:
+    state.accounts.create_user("alice", "alice-pass")
+    secret = state.refresh_tokens.issue("alice", "registry", "docker")
+    code, listing = run(runner, "refresh-token", "list", "alice")
+    assert code == 0
+    assert "\tregistry\tdocker\t" in listing and "never" in listing
+    assert secret not in listing
+    token_id = listing.splitlines()[1].split("\t")[0]
+    assert run(runner, "refresh-token", "revoke", token_id) == (
+        0, f"revoked refresh token {token_id}\n")
+    assert run(runner, "refresh-token", "list", "alice")[1].count("\n") == 1
+    code, output = run(runner, "refresh-token", "revoke", token_id)
+    assert code == 1 and "does not exist" in output
+    code, output = run(runner, "refresh-token", "list", "ghost")
+    assert code == 1 and "does not exist" in output

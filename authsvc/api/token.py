@@ -1,13 +1,20 @@
-"""``GET /token``: the realm the registry's challenge sends clients to (PROTOCOL §1.2–1.3)."""
+"""The realm: ``GET /token`` (PROTOCOL §1.2–1.3) and the OAuth2 ``POST /token`` (§1.4)."""
+
+from collections.abc import Sequence
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from authsvc.errors import AuthenticationFailed, InvalidRequest
+from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, InvalidScope
 from authsvc.policy import ANONYMOUS, Subject
-from authsvc.scopes import parse_scopes
+from authsvc.scopes import Scope, parse_scopes
 from authsvc.state import State
 
 bp = Blueprint("token", __name__)
+
+
+class UnsupportedGrantType(InvalidRequest):
+    code = "UNSUPPORTED_GRANT_TYPE"
 
 
 def state() -> State:
@@ -35,13 +42,83 @@ def checked_service(app_state: State, service: str | None) -> str:
     return service
 
 
+def token_body(app_state: State, subject: Subject, service: str,
+               scopes: Sequence[Scope]) -> tuple[dict[str, Any], str]:
+    """Decide the scopes and sign the token: the fields GET and POST answers share, and the
+    granted scope as a space-separated string."""
+    grants = app_state.accounts.authorize(subject, scopes)
+    issued = app_state.issuer.issue(subject.name, service, grants)
+    granted = " ".join(str(Scope(scope.type, scope.name, actions))
+                       for scope, actions in grants if actions)
+    return {"token": issued.token, "access_token": issued.token,
+            "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
+
+
 @bp.get("/token")
 def get_token() -> Response:
     app_state = state()
     service = checked_service(app_state, request.args.get("service"))
     scopes = parse_scopes(request.args.getlist("scope"))
     subject = request_subject(app_state)
-    grants = app_state.accounts.authorize(subject, scopes)
-    issued = app_state.issuer.issue(subject.name, service, grants)
-    return jsonify(token=issued.token, access_token=issued.token, expires_in=issued.expires_in,
-                   issued_at=issued.issued_at_rfc3339)
+    body, _ = token_body(app_state, subject, service, scopes)
+    if request.args.get("offline_token") == "true" and subject.name is not None:
+        body["refresh_token"] = app_state.refresh_tokens.issue(
+            subject.name, service, request.args.get("client_id", ""))
+    return jsonify(body)
+
+
+def _form_field(name: str) -> str:
+    value = request.form.get(name)
+    if not value:
+        raise InvalidRequest(f"the {name} field is required")
+    return value
+
+
+@bp.post("/token")
+def post_token() -> Response:
+    """OAuth2 password and refresh-token grants; errors in OAuth2 form."""
+    try:
+        return jsonify(_post_token(state()))
+    except AuthsvcError as error:
+        return oauth_error(error)
+
+
+def _post_token(app_state: State) -> dict[str, Any]:
+    grant_type = _form_field("grant_type")
+    if grant_type not in ("password", "refresh_token"):
+        raise UnsupportedGrantType(f"grant_type {grant_type[:50]!r} is not supported; "
+                                   "use password or refresh_token")
+    service = checked_service(app_state, _form_field("service"))
+    client_id = _form_field("client_id")
+    scopes = parse_scopes(request.form.getlist("scope"))
+    refresh_token: str | None = None
+    if grant_type == "password":
+        subject = app_state.accounts.authenticate(_form_field("username"),
+                                                  _form_field("password"))
+        if request.form.get("access_type") == "offline" and subject.name is not None:
+            refresh_token = app_state.refresh_tokens.issue(subject.name, service, client_id)
+    else:
+        refresh_token = _form_field("refresh_token")
+        subject = app_state.refresh_tokens.redeem(refresh_token, service, client_id)
+    body, granted = token_body(app_state, subject, service, scopes)
+    body["scope"] = granted
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return body
+
+
+def oauth_error(error: AuthsvcError) -> Response:
+    """RFC 6749 §5.2 errors, with 401 for bad credentials so containerd falls back to GET."""
+    if isinstance(error, AuthenticationFailed):
+        code = "invalid_grant"
+    elif isinstance(error, InvalidScope):
+        code = "invalid_scope"
+    elif isinstance(error, UnsupportedGrantType):
+        code = "unsupported_grant_type"
+    elif error.status < 500:
+        code = "invalid_request"
+    else:
+        raise error
+    response = jsonify(error=code, error_description=error.message)
+    response.status_code = error.status
+    return response

@@ -1,0 +1,82 @@
+"""Refresh tokens: opaque secrets that let a client get access tokens without the password.
+
+Docker stores the refresh token from ``docker login`` as its identity token, drops the password
+and from then on asks for tokens with ``grant_type=refresh_token``. A refresh grant returns the
+same refresh token (Docker ignores a rotated one). A refresh token is bound to its user, service
+and client id, expires, and dies when the user is disabled, changes password, or revokes it.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import scoped_session
+
+from authsvc.errors import AuthenticationFailed, NotFound
+from authsvc.models import RefreshToken, User
+from authsvc.policy import Subject
+
+PREFIX = "authsvc_rt_"
+INVALID = "refresh token is invalid, expired or revoked"
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 of the secret: enough for 256 random bits, and fast on every request."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; they are stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class RefreshTokens:
+    def __init__(self, session: scoped_session, lifetime_days: int = 90) -> None:  # type: ignore[type-arg]
+        self.session = session
+        self.lifetime = timedelta(days=lifetime_days)
+
+    def issue(self, username: str, service: str, client_id: str) -> str:
+        """Create a refresh token for an (already authenticated) user; return its secret."""
+        user = self.session.execute(select(User).where(User.username == username)).scalar_one()
+        secret = PREFIX + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        self.session.add(RefreshToken(user=user, secret_hash=secret_hash(secret), service=service,
+                                      client_id=client_id, created_at=now,
+                                      expires_at=now + self.lifetime))
+        self.session.commit()
+        return secret
+
+    def redeem(self, secret: str, service: str, client_id: str) -> Subject:
+        """The subject a refresh token stands for. Raises AuthenticationFailed when unusable."""
+        digest = secret_hash(secret)
+        row = self.session.execute(
+            select(RefreshToken).where(RefreshToken.secret_hash == digest)).scalar()
+        now = datetime.now(UTC)
+        if (row is None or not hmac.compare_digest(row.secret_hash, digest)
+                or row.service != service or row.client_id != client_id
+                or _aware(row.expires_at) <= now or row.user.disabled):
+            raise AuthenticationFailed(INVALID)
+        row.last_used_at = now
+        user = row.user
+        self.session.commit()
+        return Subject(user.username, admin=user.admin, disabled=user.disabled)
+
+    def list(self, username: str) -> Sequence[RefreshToken]:
+        return self.session.execute(
+            select(RefreshToken).join(User).where(User.username == username)
+            .order_by(RefreshToken.id)).scalars().all()
+
+    def revoke(self, token_id: int, username: str | None = None) -> None:
+        """Revoke one token; with ``username``, only if it belongs to that user."""
+        row = self.session.get(RefreshToken, token_id)
+        if row is None or (username is not None and row.user.username != username):
+            raise NotFound(f"refresh token {token_id} does not exist")
+        self.session.delete(row)
+        self.session.commit()
+
+    def revoke_all(self, user_id: int) -> None:
+        """Revoke every refresh token of a user (password changed, user disabled). No commit."""
+        self.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
