@@ -1,5 +1,6 @@
 """Serving the app over HTTPS with gunicorn (threaded workers, TLS 1.2 or newer)."""
 
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,8 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
     """Run until stopped. Raises CertificateError when the HTTPS key is missing or unsafe."""
     certs = CertPaths(app.extensions["authsvc"].certs.root)
     check_private_key_file(certs.authsvc_key)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] "
+                        "%(name)s: %(message)s")
     HTTPSServer(app, {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -119,7 +119,7 @@ def load_signing_key(
     try:
         private_key = serialization.load_pem_private_key(key_pem, password=None)
         certificate = x509.load_pem_x509_certificate(cert_pem)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:  # TypeError: an encrypted key
         raise CertificateError(f"cannot read the token-signing key or certificate: {e}") from e
     if not isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CertificateError("the token-signing key must be RSA or EC")

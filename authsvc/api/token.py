@@ -1,5 +1,6 @@
 """The realm: ``GET /token`` (PROTOCOL §1.2–1.3) and the OAuth2 ``POST /token`` (§1.4)."""
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from authsvc.scopes import Scope, parse_scopes
 from authsvc.state import State
 
 bp = Blueprint("token", __name__)
+log = logging.getLogger("authsvc.tokens")
 
 
 class UnsupportedGrantType(InvalidRequest):
@@ -42,14 +44,18 @@ def checked_service(app_state: State, service: str | None) -> str:
     return service
 
 
-def token_body(app_state: State, subject: Subject, service: str,
-               scopes: Sequence[Scope]) -> tuple[dict[str, Any], str]:
+def token_body(app_state: State, subject: Subject, service: str, scopes: Sequence[Scope],
+               grant_type: str) -> tuple[dict[str, Any], str]:
     """Decide the scopes and sign the token: the fields GET and POST answers share, and the
     granted scope as a space-separated string."""
     grants = app_state.accounts.authorize(subject, scopes)
     issued = app_state.issuer.issue(subject.name, service, grants)
     granted = " ".join(str(Scope(scope.type, scope.name, actions))
                        for scope, actions in grants if actions)
+    log.info("token issued: grant_type=%s sub=%s client_id=%s service=%s requested=%r "
+             "granted=%r remote=%s", grant_type, subject.name or "-",
+             request.values.get("client_id", "-")[:100], service,
+             " ".join(str(s) for s in scopes), granted, request.remote_addr)
     return {"token": issued.token, "access_token": issued.token,
             "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
 
@@ -60,7 +66,8 @@ def get_token() -> Response:
     service = checked_service(app_state, request.args.get("service"))
     scopes = parse_scopes(request.args.getlist("scope"))
     subject = request_subject(app_state)
-    body, _ = token_body(app_state, subject, service, scopes)
+    grant_type = "anonymous" if subject.name is None else "basic"
+    body, _ = token_body(app_state, subject, service, scopes, grant_type)
     if request.args.get("offline_token") == "true" and subject.name is not None:
         body["refresh_token"] = app_state.refresh_tokens.issue(
             subject.name, service, request.args.get("client_id", ""))
@@ -100,7 +107,7 @@ def _post_token(app_state: State) -> dict[str, Any]:
     else:
         refresh_token = _form_field("refresh_token")
         subject = app_state.refresh_tokens.redeem(refresh_token, service, client_id)
-    body, granted = token_body(app_state, subject, service, scopes)
+    body, granted = token_body(app_state, subject, service, scopes, grant_type)
     body["scope"] = granted
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
