@@ -25,14 +25,14 @@ from authsvc.policy import (
     parse_actions,
 )
 from authsvc.policy import Grant as PolicyGrant
-from authsvc.scopes import PATH_COMPONENT_RE, Scope, is_valid_path
+from authsvc.scopes import Scope, is_valid_component, is_valid_path
 
 VISIBILITIES = ("public", "private")
 
 
 def validate_username(name: str) -> str:
     """User names follow the path-component grammar, so each user's namespace is valid."""
-    if len(name) > 255 or PATH_COMPONENT_RE.fullmatch(name) is None:
+    if not is_valid_component(name):
         raise InvalidName(
             f"invalid user name {name[:300]!r}: use lower-case letters and digits, "
             "with . _ __ or - between them"
@@ -53,7 +53,7 @@ def validate_target(target: str) -> str:
     """A grant target is a repository path or a namespace written ``ns/*``."""
     if target.endswith("/*"):
         namespace = target[:-2]
-        if PATH_COMPONENT_RE.fullmatch(namespace) is None:
+        if not is_valid_component(namespace):
             raise InvalidName(f"invalid namespace {namespace[:300]!r} in grant target")
         return target
     return validate_repository_path(target)

@@ -32,7 +32,7 @@ class PasswordHasher:
 
     def __init__(self, rounds: int = 12) -> None:
         self.context = CryptContext(schemes=["bcrypt"], deprecated="auto",
-                                    bcrypt__rounds=rounds, bcrypt__min_rounds=rounds)
+                                    bcrypt__default_rounds=rounds, bcrypt__min_rounds=rounds)
 
     @cached_property
     def _dummy(self) -> str:

@@ -21,7 +21,7 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 
-PATH_COMPONENT_RE = re.compile(rf"{_PATH_COMPONENT}")
+_COMPONENT_RE = re.compile(_PATH_COMPONENT)
 _PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _DOMAIN_RE = re.compile(_DOMAIN)
 _TYPE_RE = re.compile(r"([a-z0-9]+)(?:\(([a-z0-9]+)\))?")
@@ -48,6 +48,11 @@ class Scope:
 
     def __str__(self) -> str:
         return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+def is_valid_component(name: str) -> bool:
+    """True when ``name`` is one path component: a user name, a namespace."""
+    return len(name) <= MAX_NAME_LENGTH and _COMPONENT_RE.fullmatch(name) is not None
 
 
 def is_valid_path(path: str) -> bool:
