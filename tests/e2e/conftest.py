@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,66 +21,25 @@ import pytest
 from .clients import AuthsvcCli, Credentials, Podman, Skopeo, expect_success
 from .oci_layout import OciImage, build_oci_image
 from .processes import Service, free_port, https_status, start_service, wait_for
+from .world import (
+    HTTPD_TAGS,
+    AuthsvcInstance,
+    ImageFactory,
+    PushedRepo,
+    Registry,
+    new_password,
+)
 
 REQUIRED_TOOLS = ("docker-registry", "skopeo", "podman")
 SERVICES_KEY = pytest.StashKey[list[Service]]()
-HTTPD_TAGS = ("v1", "1", "1.9", "latest")
 LOOPBACK = "127.0.0.1"
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 STARTUP_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class AuthsvcInstance:
-    """A running ``authsvc serve`` with its instance folder and certificates."""
-
-    url: str
-    certs_dir: Path
-    admin: Credentials
-    cli: AuthsvcCli
-    service: Service
-
-    @property
-    def ca_file(self) -> Path:
-        """Return the CA certificate that clients must trust."""
-        return self.certs_dir / "ca.pem"
-
-
-@dataclass(frozen=True)
-class Registry:
-    """A running docker-registry that accepts authsvc's tokens."""
-
-    address: str
-    port: int
-    config_path: Path
-    service: Service
-
-    def ref(self, repo: str, tag: str | None = None) -> str:
-        """Return ``HOST:PORT/REPO[:TAG]`` for this registry."""
-        return f"{self.address}/{repo}" + (f":{tag}" if tag else "")
-
-
-@dataclass(frozen=True)
-class PushedRepo:
-    """A repository pushed by its owner, with the tags and the manifest digest."""
-
-    name: str
-    owner: Credentials
-    tags: tuple[str, ...]
-    image: OciImage
-
-
-ImageFactory = Callable[[str], OciImage]
-
-
 def _running_in_ci() -> bool:
     """Return whether the CI environment variable says this is a CI run."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def new_password() -> str:
-    """Return a random password (URL-safe, so it never contains ``:``)."""
-    return secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -100,7 +57,7 @@ def e2e_tools() -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[pytest.TestReport]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the logs of the running servers to every failed test report."""
     report: pytest.TestReport = yield
     if report.failed:
@@ -124,7 +81,8 @@ def _tracked(config: pytest.Config, service: Service) -> Iterator[Service]:
 
 def _authsvc_executable() -> str:
     """Return the path of the ``authsvc`` console script, or fail the test."""
-    found = shutil.which("authsvc") or shutil.which("authsvc", path=str(Path(sys.executable).parent))
+    beside_python = str(Path(sys.executable).parent)
+    found = shutil.which("authsvc") or shutil.which("authsvc", path=beside_python)
     if found is None:
         pytest.fail("the authsvc console script is not installed (run `pip install -e .`)",
                     pytrace=False)
@@ -190,30 +148,47 @@ def registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield Registry(address, port, config_path, service)
 
 
+def _toml(sections: Mapping[str, Mapping[str, str]]) -> str:
+    """Return TOML text for tables of string settings (paths here need no escaping)."""
+    lines = []
+    for table, settings in sections.items():
+        lines.append(f"[{table}]")
+        lines.extend(f'{key} = "{value}"' for key, value in settings.items())
+    return "\n".join(lines) + "\n"
+
+
 def _write_client_config(root: Path) -> dict[str, str]:
-    """Write private containers configuration under ``root``; return the client environment."""
-    home = root / "home"
-    runtime = root / "xdg-runtime"
-    config = home / ".config" / "containers"
-    for folder in (config, runtime, root / "tmp", root / "podman-tmp"):
+    """Write private containers configuration under ``root``; return the client environment.
+
+    Covers the trust policy, registries.conf, podman's storage (vfs, no
+    daemon, no overlay mounts) and engine settings (cgroupfs, file events,
+    temporary folders), and an empty auth file.
+    """
+    home, runtime, tmp = root / "home", root / "xdg-runtime", root / "tmp"
+    policy_dir = home / ".config" / "containers"  # containers/image reads it before /etc
+    for folder in (policy_dir, runtime, tmp, root / "podman-tmp"):
         folder.mkdir(parents=True, exist_ok=True)
     runtime.chmod(0o700)
     policy = {"default": [{"type": "insecureAcceptAnything"}]}
-    (config / "policy.json").write_text(json.dumps(policy))
+    (policy_dir / "policy.json").write_text(json.dumps(policy))
     registries = root / "registries.conf"
     registries.write_text('unqualified-search-registries = []\nshort-name-mode = "disabled"\n')
     storage = root / "storage.conf"
-    storage.write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{root / "storage"}"\n'
-        f'runroot = "{root / "runroot"}"\n'
-    )
+    storage.write_text(_toml({"storage": {
+        "driver": "vfs", "graphroot": str(root / "storage"), "runroot": str(root / "runroot"),
+    }}))
     containers = root / "containers.conf"
-    containers.write_text(
-        f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-        f'events_logfile_path = "{root / "events.log"}"\ntmp_dir = "{root / "podman-tmp"}"\n'
-        f'volume_path = "{root / "volumes"}"\n'
-        f'[network]\nnetwork_config_dir = "{root / "networks"}"\n'
-    )
+    containers.write_text(_toml({
+        "engine": {
+            "cgroup_manager": "cgroupfs",
+            "events_logger": "file",
+            "events_logfile_path": str(root / "events.log"),
+            "tmp_dir": str(root / "podman-tmp"),
+            "image_copy_tmp_dir": str(tmp),
+            "volume_path": str(root / "volumes"),
+        },
+        "network": {"network_config_dir": str(root / "networks")},
+    }))
     auth_file = root / "auth.json"
     auth_file.write_text(json.dumps({"auths": {}}))
     return {
@@ -221,7 +196,7 @@ def _write_client_config(root: Path) -> dict[str, str]:
         "HOME": str(home),
         "XDG_RUNTIME_DIR": str(runtime),
         "XDG_CONFIG_HOME": str(home / ".config"),
-        "TMPDIR": str(root / "tmp"),
+        "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",
         "REGISTRY_AUTH_FILE": str(auth_file),
         "CONTAINERS_REGISTRIES_CONF": str(registries),

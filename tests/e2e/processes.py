@@ -122,7 +122,8 @@ def wait_for(
 ) -> None:
     """Poll ``ready`` until it is true, the service dies, or ``timeout`` passes.
 
-    Raises RuntimeError carrying the service log when the service is not ready.
+    Raises RuntimeError carrying the service log when the service is not ready
+    or the probe itself fails (for example a TLS verification error).
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,8 +132,12 @@ def wait_for(
                 f"{service.name} exited with status {service.process.returncode} "
                 f"before {what}; log:\n{service.log_tail()}"
             )
-        if ready():
-            return
+        try:
+            if ready():
+                return
+        except Exception as exc:
+            raise RuntimeError(f"{service.name}: probing '{what}' failed: {exc!r}; log:\n"
+                               f"{service.log_tail()}") from exc
         time.sleep(0.1)
     raise RuntimeError(f"{service.name} did not reach '{what}' in {timeout}s; log:\n"
                        f"{service.log_tail()}")
