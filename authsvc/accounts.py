@@ -1,33 +1,21 @@
-"""The store of users, repositories and grants: the one module that talks to the database.
+"""Users: creation, passwords, flags, authentication. The database side of accounts.
 
 Both the web layer and the CLI call these methods, so there is one implementation of each rule
-about names, passwords and grants. Methods take and return plain values or models and raise
-AuthsvcError subclasses; a refused change leaves the database untouched.
+about names and passwords. Methods raise AuthsvcError subclasses; a refused change leaves the
+database untouched.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
-from authsvc.models import Grant, RefreshToken, Repository, User
+from authsvc.models import RefreshToken, User
 from authsvc.passwords import PasswordHasher
-from authsvc.policy import (
-    ALL,
-    PUSH,
-    RepoFacts,
-    Subject,
-    granted_actions,
-    namespace_of,
-    parse_actions,
-)
-from authsvc.policy import Grant as PolicyGrant
-from authsvc.scopes import Scope, is_valid_component, is_valid_path
-
-VISIBILITIES = ("public", "private")
+from authsvc.policy import Subject
+from authsvc.scopes import is_valid_component
 
 
 def validate_username(name: str) -> str:
@@ -40,93 +28,98 @@ def validate_username(name: str) -> str:
     return name
 
 
-def validate_repository_path(name: str) -> str:
-    if not is_valid_path(name):
-        raise InvalidName(
-            f"invalid repository name {name[:300]!r}: use lower-case components "
-            "(letters, digits, . _ __ -) joined by /, at most 255 characters"
-        )
-    return name
-
-
-def validate_target(target: str) -> str:
-    """A grant target is a repository path or a namespace written ``ns/*``."""
-    if target.endswith("/*"):
-        namespace = target[:-2]
-        if not is_valid_component(namespace):
-            raise InvalidName(f"invalid namespace {namespace[:300]!r} in grant target")
-        return target
-    return validate_repository_path(target)
-
-
-def validate_visibility(visibility: str) -> str:
-    if visibility not in VISIBILITIES:
-        raise InvalidRequest(f"visibility must be 'public' or 'private', not {visibility[:50]!r}")
-    return visibility
-
-
-@dataclass(frozen=True)
-class GrantRow:
-    username: str
-    target: str
-    actions: tuple[str, ...]
+def commit_or_conflict(session: scoped_session, message: str) -> None:  # type: ignore[type-arg]
+    """Commit; a unique-constraint violation becomes Conflict and nothing is changed."""
+    try:
+        session.commit()
+    except IntegrityError as e:
+        session.rollback()
+        raise Conflict(message) from e
 
 
 class Accounts:
-    """Users, repositories and grants over one SQLAlchemy session."""
+    """Users over one SQLAlchemy session."""
 
-    def __init__(self, session: scoped_session, hasher: PasswordHasher,  # type: ignore[type-arg]
-                 default_visibility: str = "private") -> None:
+    def __init__(self, session: scoped_session, hasher: PasswordHasher) -> None:  # type: ignore[type-arg]
         self.session = session
         self.hasher = hasher
-        self.default_visibility = validate_visibility(default_visibility)
 
-    # -- users -------------------------------------------------------------------------------
-
-    def _user(self, username: str) -> User:
+    def get_user(self, username: str) -> User:
+        """The user called ``username``; raises NotFound."""
         user = self.session.execute(select(User).where(User.username == username)).scalar()
         if user is None:
             raise NotFound(f"user {username[:300]!r} does not exist")
         return user
 
-    def get_user(self, username: str) -> User:
-        return self._user(username)
-
-    def create_user(self, username: str, password: str | None, *, admin: bool = False) -> User:
+    def create_user(self, username: str, password: str | None, *, admin: bool = False,
+                    robot: bool = False) -> User:
+        """Add a user. A robot has no password (it logs in with access tokens); everyone else
+        must have one."""
         validate_username(username)
+        if robot and password is not None:
+            raise InvalidRequest("a robot account has no password; give it access tokens")
+        if not robot and password is None:
+            raise InvalidRequest("a password is required (or create a robot account)")
         password_hash = self.hasher.hash(password) if password is not None else None
-        user = User(username=username, password_hash=password_hash, admin=admin)
+        user = User(username=username, password_hash=password_hash, admin=admin, robot=robot)
         self.session.add(user)
-        self._commit(f"user {username!r} already exists")
+        commit_or_conflict(self.session, f"user {username!r} already exists")
         return user
 
     def set_password(self, username: str, password: str) -> None:
         """Change the password; every refresh token of the user stops working."""
-        user = self._user(username)
+        user = self.get_user(username)
+        if user.robot:
+            raise InvalidRequest("a robot account has no password; give it access tokens")
         user.password_hash = self.hasher.hash(password)
         self._drop_refresh_tokens(user)
         self.session.commit()
 
     def set_disabled(self, username: str, disabled: bool = True) -> None:
         """Disable (or enable) a user; disabling also revokes their refresh tokens."""
-        user = self._user(username)
+        user = self.get_user(username)
+        if disabled and user.admin and not user.disabled:
+            self._keep_an_admin(user)
         user.disabled = disabled
         if disabled:
             self._drop_refresh_tokens(user)
         self.session.commit()
 
+    def set_admin(self, username: str, admin: bool) -> None:
+        user = self.get_user(username)
+        if not admin and user.admin and not user.disabled:
+            self._keep_an_admin(user)
+        user.admin = admin
+        self.session.commit()
+
+    def delete_user(self, username: str) -> None:
+        """Delete a user with their grants and tokens. The last enabled admin stays."""
+        user = self.get_user(username)
+        if user.admin and not user.disabled:
+            self._keep_an_admin(user)
+        self.session.delete(user)
+        self.session.commit()
+
+    def _keep_an_admin(self, user: User) -> None:
+        others = self.session.execute(
+            select(func.count(User.id)).where(User.admin, ~User.disabled, User.id != user.id)
+        ).scalar_one()
+        if not others:
+            raise Conflict(f"{user.username!r} is the last enabled admin; make another first")
+
     def _drop_refresh_tokens(self, user: User) -> None:
         self.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id))
 
-    def set_admin(self, username: str, admin: bool) -> None:
-        self._user(username).admin = admin
-        self.session.commit()
+    def list_users(self, offset: int = 0, limit: int | None = None) -> Sequence[User]:
+        query = select(User).order_by(User.username).offset(offset).limit(limit)
+        return self.session.execute(query).scalars().all()
 
-    def list_users(self) -> Sequence[User]:
-        return self.session.execute(select(User).order_by(User.username)).scalars().all()
+    def count_users(self) -> int:
+        return int(self.session.execute(select(func.count(User.id))).scalar_one())
 
     def count_admins(self) -> int:
-        return len(self.session.execute(select(User.id).where(User.admin)).all())
+        return int(self.session.execute(select(func.count(User.id)).where(User.admin))
+                   .scalar_one())
 
     def authenticate(self, username: str, password: str) -> Subject:
         """Return the Subject for valid credentials of an enabled user.
@@ -142,108 +135,3 @@ class Accounts:
             user.password_hash = new_hash
             self.session.commit()
         return Subject(user.username, admin=user.admin, disabled=user.disabled)
-
-    # -- repositories ------------------------------------------------------------------------
-
-    def _repository(self, name: str) -> Repository | None:
-        return self.session.execute(select(Repository).where(Repository.name == name)).scalar()
-
-    def create_repository(self, name: str, visibility: str | None = None) -> Repository:
-        validate_repository_path(name)
-        repo = Repository(name=name, visibility=validate_visibility(
-            visibility or self.default_visibility))
-        self.session.add(repo)
-        self._commit(f"repository {name!r} already exists")
-        return repo
-
-    def ensure_repository(self, name: str) -> None:
-        """Register ``name`` with the default visibility if it is not known yet."""
-        if self._repository(name) is None:
-            try:
-                self.create_repository(name)
-            except Conflict:
-                pass  # registered by a concurrent request
-
-    def set_visibility(self, name: str, visibility: str) -> Repository:
-        validate_visibility(visibility)
-        repo = self._repository(name)
-        if repo is None:
-            raise NotFound(f"repository {name[:300]!r} does not exist; add it first")
-        repo.visibility = visibility
-        self.session.commit()
-        return repo
-
-    def list_repositories(self) -> Sequence[Repository]:
-        return self.session.execute(select(Repository).order_by(Repository.name)).scalars().all()
-
-    def repo_facts(self, subject: Subject, path: str) -> RepoFacts:
-        """Visibility of ``path`` and the subject's grants that may cover it."""
-        repo = self._repository(path)
-        public = repo is not None and repo.visibility == "public"
-        grants: tuple[PolicyGrant, ...] = ()
-        if subject.name is not None:
-            targets = [path]
-            namespace = namespace_of(path)
-            if namespace is not None:
-                targets.append(f"{namespace}/*")
-            rows = self.session.execute(
-                select(Grant.target, Grant.actions).join(User)
-                .where(User.username == subject.name, Grant.target.in_(targets))
-            ).all()
-            grants = tuple(PolicyGrant(t, frozenset(a.split(","))) for t, a in rows)
-        return RepoFacts(path, public=public, grants=grants)
-
-    def authorize(self, subject: Subject, scopes: Sequence[Scope],
-                  ) -> list[tuple[Scope, frozenset[str]]]:
-        """Decide each requested scope: requested ∩ allowed, per policy.
-
-        A repository its owner (or an admin) may push to is registered on the way, so that its
-        visibility can be managed once it exists.
-        """
-        decided = []
-        for scope in scopes:
-            facts = self.repo_facts(subject, scope.path) if scope.type == "repository" else None
-            granted = granted_actions(subject, scope, facts)
-            if facts is not None and granted & {PUSH, ALL}:
-                self.ensure_repository(scope.path)
-            decided.append((scope, granted))
-        return decided
-
-    # -- grants ------------------------------------------------------------------------------
-
-    def grant(self, username: str, target: str, actions: str | Sequence[str]) -> GrantRow:
-        """Give ``username`` exactly ``actions`` on ``target``, replacing an earlier grant."""
-        validate_target(target)
-        wanted = ",".join(sorted(parse_actions(actions)))
-        user = self._user(username)
-        row = self.session.execute(
-            select(Grant).where(Grant.user_id == user.id, Grant.target == target)).scalar()
-        if row is None:
-            self.session.add(Grant(user=user, target=target, actions=wanted))
-        else:
-            row.actions = wanted
-        self._commit(f"grant for {username!r} on {target!r} changed concurrently; try again")
-        return GrantRow(username, target, tuple(wanted.split(",")))
-
-    def revoke(self, username: str, target: str) -> None:
-        user = self._user(username)
-        row = self.session.execute(
-            select(Grant).where(Grant.user_id == user.id, Grant.target == target)).scalar()
-        if row is None:
-            raise NotFound(f"user {username!r} has no grant on {target[:300]!r}")
-        self.session.delete(row)
-        self.session.commit()
-
-    def list_grants(self, target: str | None = None) -> list[GrantRow]:
-        query = select(User.username, Grant.target, Grant.actions).join(User)
-        if target is not None:
-            query = query.where(Grant.target == target)
-        rows = self.session.execute(query.order_by(Grant.target, User.username)).all()
-        return [GrantRow(u, t, tuple(a.split(","))) for u, t, a in rows]
-
-    def _commit(self, conflict_message: str) -> None:
-        try:
-            self.session.commit()
-        except IntegrityError as e:
-            self.session.rollback()
-            raise Conflict(conflict_message) from e

@@ -215,7 +215,7 @@ def repo_group() -> None:
 def repo_add(name: str, public: bool | None) -> None:
     """Register repository NAME (for example alice/httpd)."""
     visibility = None if public is None else ("public" if public else "private")
-    repo = _state().accounts.create_repository(name, visibility)
+    repo = _state().repos.create(name, visibility)
     click.echo(f"added {repo.visibility} repository {repo.name}")
 
 
@@ -224,14 +224,14 @@ def repo_add(name: str, public: bool | None) -> None:
 @click.argument("visibility", type=click.Choice(["public", "private"]))
 def repo_visibility(name: str, visibility: str) -> None:
     """Make repository NAME public (anyone may pull) or private."""
-    _state().accounts.set_visibility(name, visibility)
+    _state().repos.set_visibility(name, visibility)
     click.echo(f"{name} is now {visibility}")
 
 
 @command(repo_group, "list")
 def repo_list() -> None:
     """List repositories with their visibility."""
-    for repo in _state().accounts.list_repositories():
+    for repo in _state().repos.search()[0]:
         click.echo(f"{repo.name}\t{repo.visibility}")
 
 
@@ -241,7 +241,7 @@ def repo_list() -> None:
 @click.argument("actions")
 def grant_command(user: str, target: str, actions: str) -> None:
     """Give USER ACTIONS (pull,push,delete or *) on TARGET (ns/repo or ns/*)."""
-    row = _state().accounts.grant(user, target, actions)
+    row = _state().repos.grant(user, target, actions)
     click.echo(f"granted {','.join(row.actions)} on {row.target} to {row.username}")
 
 
@@ -250,7 +250,7 @@ def grant_command(user: str, target: str, actions: str) -> None:
 @click.argument("target")
 def revoke_command(user: str, target: str) -> None:
     """Take away USER's grant on TARGET."""
-    _state().accounts.revoke(user, target)
+    _state().repos.revoke(user, target)
     click.echo(f"revoked the grant of {user} on {target}")
 
 
@@ -258,7 +258,7 @@ def revoke_command(user: str, target: str) -> None:
 @click.argument("target", required=False)
 def grants_command(target: str | None) -> None:
     """List grants, optionally only those on TARGET."""
-    for row in _state().accounts.list_grants(target):
+    for row in _state().repos.list_grants(target):
         click.echo(f"{row.target}\t{row.username}\t{','.join(row.actions)}")
 
 
@@ -275,7 +275,7 @@ def refresh_token_list(user: str) -> None:
     """List USER's refresh tokens (never their secrets)."""
     _state().accounts.get_user(user)
     click.echo("id\tservice\tclient_id\tcreated\texpires\tlast used")
-    for row in _state().refresh_tokens.list(user):
+    for row in _state().refresh_tokens.list_for(user):
         used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
         click.echo(f"{row.id}\t{row.service}\t{row.client_id or '-'}\t"
                    f"{row.created_at:%Y-%m-%d %H:%M}\t{row.expires_at:%Y-%m-%d}\t{used}")

@@ -27,6 +27,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     password_hash: Mapped[str | None] = mapped_column(String(255))
     admin: Mapped[bool] = mapped_column(default=False)
     disabled: Mapped[bool] = mapped_column(default=False)
+    #: A robot account has no password and logs in only with access tokens.
+    robot: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
     grants: Mapped[list["Grant"]] = relationship(back_populates="user",
@@ -76,6 +78,30 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     client_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=_now)
     expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class AccessToken(db.Model):  # type: ignore[name-defined,misc]
+    """A personal access token: a revocable secret accepted as the password, limited to
+    ``permission`` and optionally to listed repositories or namespaces."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = (
+        CheckConstraint("permission IN ('read', 'write', 'delete')",
+                        name="ck_access_tokens_permission"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    permission: Mapped[str] = mapped_column(String(16))
+    #: Space-separated repository paths or ``ns/*``; empty means every repository.
+    repositories: Mapped[str] = mapped_column(String(4096), default="")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()

@@ -7,7 +7,9 @@ Rules, in the order they are applied:
 * a user holds every action in the namespace of their own name (``alice/…``);
   single-component names (``httpd``) have no user owner: only admins write them;
 * anyone, anonymous included, may ``pull`` a public repository;
-* explicit grants add actions on one repository or a whole namespace (``alice/*``).
+* explicit grants add actions on one repository or a whole namespace (``alice/*``);
+* a caller using an access token holds at most what the token allows, on the repositories it
+  names, and never the catalog.
 
 Anything else is denied. The result is always the requested actions ∩ the held ones; a denial is
 an empty set, never an exception.
@@ -25,12 +27,26 @@ CATALOG = ("registry", "catalog")
 
 
 @dataclass(frozen=True)
+class TokenLimit:
+    """What an access token allows: ``actions`` on ``targets`` (repositories or ``ns/*``),
+    every repository when ``targets`` is empty."""
+
+    actions: frozenset[str]
+    targets: tuple[str, ...] = ()
+
+    def allows(self, path: str) -> bool:
+        return not self.targets or any(Grant(t, self.actions).covers(path) for t in self.targets)
+
+
+@dataclass(frozen=True)
 class Subject:
-    """The caller: ``name`` is None for an anonymous request."""
+    """The caller: ``name`` is None for an anonymous request; ``limit`` is set when the caller
+    authenticated with an access token instead of a password."""
 
     name: str | None
     admin: bool = False
     disabled: bool = False
+    limit: TokenLimit | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -73,12 +89,15 @@ def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
     if subject.disabled:
         return frozenset()
     if subject.admin or (subject.name is not None and namespace_of(repo.path) == subject.name):
-        return REPOSITORY_ACTIONS
-    held: set[str] = {PULL} if repo.public else set()
-    if subject.name is not None:
-        for grant in repo.grants:
-            if grant.covers(repo.path):
-                held |= grant.actions & REPOSITORY_ACTIONS
+        held = set(REPOSITORY_ACTIONS)
+    else:
+        held = {PULL} if repo.public else set()
+        if subject.name is not None:
+            for grant in repo.grants:
+                if grant.covers(repo.path):
+                    held |= grant.actions & REPOSITORY_ACTIONS
+    if subject.limit is not None:
+        held &= subject.limit.actions if subject.limit.allows(repo.path) else set()
     return frozenset(held)
 
 
@@ -89,7 +108,7 @@ def granted_actions(subject: Subject, scope: Scope, repo: RepoFacts | None) -> f
     with ``*`` itself only when the subject holds them all.
     """
     if (scope.type, scope.name) == CATALOG:
-        allowed = subject.admin and not subject.disabled
+        allowed = subject.admin and not subject.disabled and subject.limit is None
         return scope.actions & {ALL} if allowed else frozenset()
     if scope.type != "repository" or repo is None:
         return frozenset()
@@ -115,3 +134,38 @@ def parse_actions(text: str | Iterable[str]) -> frozenset[str]:
     if not actions:
         raise InvalidRequest("no action given: use pull, push, delete or *")
     return frozenset(actions)
+
+
+# -- who may change what through the admin API and the self-service routes -------------------
+
+def may_manage_user(actor: Subject, username: str) -> bool:
+    """Admins manage every user; a user manages their own password and tokens.
+
+    Credentials (passwords, tokens) are changed only by someone who logged in with a password:
+    an access token cannot mint itself a broader successor.
+    """
+    if actor.disabled or actor.limit is not None:
+        return False
+    return actor.admin or actor.name == username
+
+
+def may_manage_namespace(actor: Subject, namespace: str) -> bool:
+    """Admins everywhere; a user in the namespace of their name; a read-only token nowhere."""
+    if actor.disabled or (actor.limit is not None and PUSH not in actor.limit.actions):
+        return False
+    if actor.limit is not None and not actor.limit.allows(f"{namespace}/"):
+        return False
+    return actor.admin or actor.name == namespace
+
+
+def may_manage_repository(actor: Subject, path: str) -> bool:
+    """Create, delete, change visibility and grants: the namespace owner or an admin.
+
+    Single-component repositories belong to admins.
+    """
+    if actor.disabled or (actor.limit is not None and PUSH not in actor.limit.actions):
+        return False
+    if actor.limit is not None and not actor.limit.allows(path):
+        return False
+    namespace = namespace_of(path)
+    return actor.admin or (namespace is not None and namespace == actor.name)

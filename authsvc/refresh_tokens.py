@@ -64,7 +64,7 @@ class RefreshTokens:
         self.session.commit()
         return Subject(user.username, admin=user.admin, disabled=user.disabled)
 
-    def list(self, username: str) -> Sequence[RefreshToken]:
+    def list_for(self, username: str) -> Sequence[RefreshToken]:
         return self.session.execute(
             select(RefreshToken).join(User).where(User.username == username)
             .order_by(RefreshToken.id)).scalars().all()

@@ -7,10 +7,13 @@ from typing import Any
 
 from sqlalchemy.orm import scoped_session
 
+from authsvc.access_tokens import AccessTokens
 from authsvc.accounts import Accounts
 from authsvc.certs import CertPaths, check_private_key_file
+from authsvc.credentials import Credentials
 from authsvc.passwords import PasswordHasher
 from authsvc.refresh_tokens import RefreshTokens
+from authsvc.repositories import Repositories
 from authsvc.tokens import TokenIssuer, load_signing_key
 
 
@@ -21,8 +24,11 @@ class State:
         self.config = config
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
         self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
-        self.accounts = Accounts(session, self.hasher, config["DEFAULT_VISIBILITY"])
+        self.accounts = Accounts(session, self.hasher)
+        self.repos = Repositories(session, config["DEFAULT_VISIBILITY"])
         self.refresh_tokens = RefreshTokens(session, config["REFRESH_TOKEN_DAYS"])
+        self.access_tokens = AccessTokens(session)
+        self.credentials = Credentials(self.accounts, self.access_tokens)
         self._issuer: TokenIssuer | None = None
         self._lock = threading.Lock()
 

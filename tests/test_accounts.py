@@ -11,7 +11,7 @@ from authsvc.state import State
 
 
 def test_authenticate_upgrades_weaker_hash(state: State) -> None:
-    state.accounts.create_user("alice", None)
+    state.accounts.create_user("alice", "pass-word")
     user = state.accounts.get_user("alice")
     user.password_hash = CryptContext(schemes=["bcrypt"], bcrypt__rounds=4).hash("pass-word")
     db.session.commit()
@@ -21,7 +21,7 @@ def test_authenticate_upgrades_weaker_hash(state: State) -> None:
 
 
 def test_passwordless_account_cannot_log_in(state: State) -> None:
-    state.accounts.create_user("robot", None)
+    state.accounts.create_user("robot", None, robot=True)
     with pytest.raises(AuthenticationFailed):
         state.accounts.authenticate("robot", "")
 
@@ -35,30 +35,30 @@ def test_duplicate_user_is_conflict_and_keeps_the_first(state: State) -> None:
 
 def test_repo_facts_holds_only_grants_that_can_cover_the_path(state: State) -> None:
     state.accounts.create_user("bob", "bob-password")
-    state.accounts.create_repository("alice/web", "public")
-    state.accounts.grant("bob", "alice/*", "pull")
-    state.accounts.grant("bob", "alice/web", "push,pull")
-    state.accounts.grant("bob", "carol/*", "delete")
-    facts = state.accounts.repo_facts(Subject("bob"), "alice/web")
+    state.repos.create("alice/web", "public")
+    state.repos.grant("bob", "alice/*", "pull")
+    state.repos.grant("bob", "alice/web", "push,pull")
+    state.repos.grant("bob", "carol/*", "delete")
+    facts = state.repos.facts(Subject("bob"), "alice/web")
     assert facts.public
     assert set(facts.grants) == {Grant("alice/*", frozenset({"pull"})),
                                  Grant("alice/web", frozenset({"pull", "push"}))}
-    assert state.accounts.repo_facts(Subject(None), "alice/web").grants == ()
+    assert state.repos.facts(Subject(None), "alice/web").grants == ()
 
 
 def test_grant_replaces_earlier_actions(state: State) -> None:
     state.accounts.create_user("bob", "bob-password")
-    state.accounts.grant("bob", "alice/x", "pull,push")
-    state.accounts.grant("bob", "alice/x", "pull")
-    assert [(g.target, g.actions) for g in state.accounts.list_grants()] == [
+    state.repos.grant("bob", "alice/x", "pull,push")
+    state.repos.grant("bob", "alice/x", "pull")
+    assert [(g.target, g.actions) for g in state.repos.list_grants()] == [
         ("alice/x", ("pull",))]
 
 
 def test_deleting_a_user_takes_their_grants(state: State) -> None:
     state.accounts.create_user("bob", "bob-password")
-    state.accounts.grant("bob", "alice/x", "pull")
+    state.repos.grant("bob", "alice/x", "pull")
     db.session.delete(state.accounts.get_user("bob"))
     db.session.commit()
-    assert state.accounts.list_grants() == []
+    assert state.repos.list_grants() == []
     with pytest.raises(NotFound):
         state.accounts.get_user("bob")

@@ -57,7 +57,7 @@ def test_stranger_gets_an_empty_grant_not_an_error(client: FlaskClient, make_use
 
 def test_anonymous_pull_of_public_repository_only(client: FlaskClient, state: State,
                                                   decode: Decode) -> None:
-    state.accounts.create_repository("alice/web", "public")
+    state.repos.create("alice/web", "public")
     response = get_token(client, "repository:alice/web:pull,push", "repository:alice/secret:pull")
     assert access_of(decode, response) == {"repository:alice/web": ["pull"],
                                            "repository:alice/secret": []}
@@ -149,9 +149,9 @@ def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state
                                                       make_user: Any, decode: Decode) -> None:
     make_user("alice")
     make_user("bob")
-    state.accounts.grant("bob", "alice/*", "pull")
+    state.repos.grant("bob", "alice/*", "pull")
     before = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
-    state.accounts.revoke("bob", "alice/*")
+    state.repos.revoke("bob", "alice/*")
     after = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
     assert access_of(decode, before) == {"repository:alice/httpd": ["pull"]}
     assert access_of(decode, after) == {"repository:alice/httpd": []}
@@ -162,7 +162,7 @@ def test_owner_push_registers_repository_private_by_default(client: FlaskClient,
     make_user("alice")
     get_token(client, "repository:alice/httpd:pull,push", auth=("alice", PASSWORD))
     get_token(client, "repository:alice/other:pull", auth=("alice", PASSWORD))
-    repos = {r.name: r.visibility for r in state.accounts.list_repositories()}
+    repos = {r.name: r.visibility for r in state.repos.search()[0]}
     assert repos == {"alice/httpd": "private"}
 
 

@@ -107,12 +107,12 @@ def test_refresh_token_is_stored_only_as_a_hash(client: FlaskClient, alice: str,
 
 
 def revoke_via_cli(state: State, client: FlaskClient, token: str) -> None:
-    (row,) = state.refresh_tokens.list("alice")
+    (row,) = state.refresh_tokens.list_for("alice")
     state.refresh_tokens.revoke(row.id)
 
 
 def expire(state: State, client: FlaskClient, token: str) -> None:
-    (row,) = state.refresh_tokens.list("alice")
+    (row,) = state.refresh_tokens.list_for("alice")
     row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
 

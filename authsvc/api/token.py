@@ -33,7 +33,7 @@ def request_subject(app_state: State) -> Subject:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         raise AuthenticationFailed()
-    return app_state.accounts.authenticate(auth.username, auth.password)
+    return app_state.credentials.basic(auth.username, auth.password)
 
 
 def checked_service(app_state: State, service: str | None) -> str:
@@ -48,7 +48,7 @@ def token_body(app_state: State, subject: Subject, service: str, scopes: Sequenc
                grant_type: str) -> tuple[dict[str, Any], str]:
     """Decide the scopes and sign the token: the fields GET and POST answers share, and the
     granted scope as a space-separated string."""
-    grants = app_state.accounts.authorize(subject, scopes)
+    grants = app_state.repos.authorize(subject, scopes)
     issued = app_state.issuer.issue(subject.name, service, grants)
     granted = " ".join(str(Scope(scope.type, scope.name, actions))
                        for scope, actions in grants if actions)
@@ -100,8 +100,8 @@ def _post_token(app_state: State) -> dict[str, Any]:
     scopes = parse_scopes(request.form.getlist("scope"))
     refresh_token: str | None = None
     if grant_type == "password":
-        subject = app_state.accounts.authenticate(_form_field("username"),
-                                                  _form_field("password"))
+        subject = app_state.credentials.basic(_form_field("username"),
+                                              _form_field("password"))
         if request.form.get("access_type") == "offline" and subject.name is not None:
             refresh_token = app_state.refresh_tokens.issue(subject.name, service, client_id)
     else:

@@ -1,0 +1,134 @@
+"""Personal access tokens for people and CI: what Docker Hub calls access tokens.
+
+A token is shown once, stored as a SHA-256 (a fast hash is enough for 256 random bits), starts
+with ``authsvc_pat_`` so secret scanners recognise a leaked one, and is accepted as the password
+on ``/token`` and the API. It never grants more than its owner holds at the moment of use.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import scoped_session
+
+from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
+from authsvc.models import AccessToken, User
+from authsvc.policy import DELETE, PULL, PUSH, Subject, TokenLimit
+from authsvc.repositories import validate_target
+
+PREFIX = "authsvc_pat_"
+PERMISSIONS = {
+    "read": frozenset({PULL}),
+    "write": frozenset({PULL, PUSH}),
+    "delete": frozenset({PULL, PUSH, DELETE}),
+}
+MAX_NAME = 100
+MAX_REPOSITORIES = 50
+MAX_DAYS = 3650
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; they are stored in UTC."""
+    if moment is None or moment.tzinfo:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An access token as it may be shown: everything but the secret."""
+
+    id: int
+    username: str
+    name: str
+    permission: str
+    repositories: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, row: AccessToken) -> "TokenInfo":
+        return cls(row.id, row.user.username, row.name, row.permission,
+                   tuple(row.repositories.split()), _aware(row.created_at) or row.created_at,
+                   _aware(row.expires_at), _aware(row.last_used_at))
+
+
+class AccessTokens:
+    def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
+        self.session = session
+
+    def create(self, username: str, name: str, permission: str, *,
+               expires_in_days: int | None = None,
+               repositories: Sequence[str] = ()) -> tuple[TokenInfo, str]:
+        """Create a token for ``username``; return its description and the secret (shown once).
+
+        Raises InvalidRequest for a bad name, permission, expiry or repository list and
+        NotFound for an unknown user.
+        """
+        if not name or len(name) > MAX_NAME or not name.isprintable():
+            raise InvalidRequest(f"token name must be 1 to {MAX_NAME} printable characters")
+        if permission not in PERMISSIONS:
+            raise InvalidRequest("permission must be read, write or delete")
+        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_DAYS:
+            raise InvalidRequest(f"expires_in_days must be from 1 to {MAX_DAYS}")
+        if len(repositories) > MAX_REPOSITORIES:
+            raise InvalidRequest(f"at most {MAX_REPOSITORIES} repositories per token")
+        targets = sorted({validate_target(r) for r in repositories})
+        user = self.session.execute(select(User).where(User.username == username)).scalar()
+        if user is None:
+            raise NotFound(f"user {username[:300]!r} does not exist")
+        secret = PREFIX + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        row = AccessToken(
+            user=user, name=name, secret_hash=secret_hash(secret), permission=permission,
+            repositories=" ".join(targets), created_at=now,
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
+        self.session.add(row)
+        self.session.commit()
+        return TokenInfo.of(row), secret
+
+    def authenticate(self, secret: str, username: str | None = None) -> Subject:
+        """The subject an access token stands for, limited by the token.
+
+        With ``username`` (Basic auth) the token must belong to that user. Raises
+        AuthenticationFailed, with the same message as a wrong password, when the token is
+        unknown, revoked, expired, someone else's, or its owner is disabled.
+        """
+        digest = secret_hash(secret)
+        row = self.session.execute(
+            select(AccessToken).where(AccessToken.secret_hash == digest)).scalar()
+        now = datetime.now(UTC)
+        expires_at = _aware(row.expires_at) if row is not None else None
+        if (row is None or not hmac.compare_digest(row.secret_hash, digest)
+                or (expires_at is not None and expires_at <= now)
+                or row.user.disabled
+                or (username is not None and row.user.username != username)):
+            raise AuthenticationFailed()
+        row.last_used_at = now
+        user = row.user
+        limit = TokenLimit(PERMISSIONS[row.permission], tuple(row.repositories.split()))
+        self.session.commit()
+        return Subject(user.username, admin=user.admin, disabled=user.disabled, limit=limit)
+
+    def list_for(self, username: str) -> list[TokenInfo]:
+        rows = self.session.execute(
+            select(AccessToken).join(User).where(User.username == username)
+            .order_by(AccessToken.id)).scalars().all()
+        return [TokenInfo.of(row) for row in rows]
+
+    def revoke(self, token_id: int, username: str | None = None) -> None:
+        """Revoke one token; with ``username``, only if it belongs to that user."""
+        row = self.session.get(AccessToken, token_id)
+        if row is None or (username is not None and row.user.username != username):
+            raise NotFound(f"access token {token_id} does not exist")
+        self.session.delete(row)
+        self.session.commit()

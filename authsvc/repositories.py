@@ -1,0 +1,218 @@
+"""Repositories and grants, and the per-request decision that turns scopes into access.
+
+Methods raise AuthsvcError subclasses; a refused change leaves the database untouched.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, false, func, or_, select
+from sqlalchemy.orm import scoped_session
+
+from authsvc.accounts import commit_or_conflict
+from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
+from authsvc.models import Grant, Repository, User
+from authsvc.policy import (
+    ALL,
+    PUSH,
+    RepoFacts,
+    Subject,
+    granted_actions,
+    namespace_of,
+    parse_actions,
+)
+from authsvc.policy import Grant as PolicyGrant
+from authsvc.scopes import Scope, is_valid_component, is_valid_path
+
+VISIBILITIES = ("public", "private")
+
+
+def validate_repository_path(name: str) -> str:
+    if not is_valid_path(name):
+        raise InvalidName(
+            f"invalid repository name {name[:300]!r}: use lower-case components "
+            "(letters, digits, . _ __ -) joined by /, at most 255 characters"
+        )
+    return name
+
+
+def validate_target(target: str) -> str:
+    """A grant target is a repository path or a namespace written ``ns/*``."""
+    if target.endswith("/*"):
+        namespace = target[:-2]
+        if not is_valid_component(namespace):
+            raise InvalidName(f"invalid namespace {namespace[:300]!r} in grant target")
+        return target
+    return validate_repository_path(target)
+
+
+def validate_visibility(visibility: str) -> str:
+    if visibility not in VISIBILITIES:
+        raise InvalidRequest(f"visibility must be 'public' or 'private', not {visibility!r:.50}")
+    return visibility
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    username: str
+    target: str
+    actions: tuple[str, ...]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Repositories:
+    """Repositories and grants over one SQLAlchemy session."""
+
+    def __init__(self, session: scoped_session,  # type: ignore[type-arg]
+                 default_visibility: str = "private") -> None:
+        self.session = session
+        self.default_visibility = validate_visibility(default_visibility)
+
+    # -- repositories ------------------------------------------------------------------------
+
+    def find(self, name: str) -> Repository | None:
+        return self.session.execute(select(Repository).where(Repository.name == name)).scalar()
+
+    def get(self, name: str) -> Repository:
+        repo = self.find(name)
+        if repo is None:
+            raise NotFound(f"repository {name[:300]!r} does not exist")
+        return repo
+
+    def create(self, name: str, visibility: str | None = None) -> Repository:
+        validate_repository_path(name)
+        repo = Repository(name=name, visibility=validate_visibility(
+            visibility or self.default_visibility))
+        self.session.add(repo)
+        commit_or_conflict(self.session, f"repository {name!r} already exists")
+        return repo
+
+    def ensure(self, name: str) -> None:
+        """Register ``name`` with the default visibility if it is not known yet."""
+        if self.find(name) is None:
+            try:
+                self.create(name)
+            except Conflict:
+                pass  # registered by a concurrent request
+
+    def set_visibility(self, name: str, visibility: str) -> Repository:
+        validate_visibility(visibility)
+        repo = self.find(name)
+        if repo is None:
+            raise NotFound(f"repository {name[:300]!r} does not exist; add it first")
+        repo.visibility = visibility
+        self.session.commit()
+        return repo
+
+    def delete(self, name: str) -> None:
+        """Forget a repository and the grants on it (the registry keeps the images)."""
+        repo = self.get(name)
+        self.session.execute(delete(Grant).where(Grant.target == name))
+        self.session.delete(repo)
+        self.session.commit()
+
+    def _visible_to(self, subject: Subject) -> ColumnElement[bool]:
+        """SQL condition: repositories ``subject`` may pull (owned, public, or granted)."""
+        if subject.admin:
+            return ~false()
+        conditions = [Repository.visibility == "public"]
+        if subject.name is not None:
+            conditions.append(Repository.name.like(f"{_like_escape(subject.name)}/%",
+                                                   escape="\\"))
+            for target, _ in self._grants_of(subject.name):
+                if target.endswith("/*"):
+                    conditions.append(Repository.name.like(
+                        f"{_like_escape(target[:-1])}%", escape="\\"))
+                else:
+                    conditions.append(Repository.name == target)
+        return or_(*conditions)
+
+    def search(self, subject: Subject | None = None, query: str = "", offset: int = 0,
+             limit: int | None = None) -> tuple[Sequence[Repository], int]:
+        """Repositories (those ``subject`` may pull, when given) whose name contains ``query``,
+        one page of them and the total count."""
+        where = [] if subject is None else [self._visible_to(subject)]
+        if query:
+            where.append(Repository.name.like(f"%{_like_escape(query)}%", escape="\\"))
+        total = self.session.execute(
+            select(func.count(Repository.id)).where(*where)).scalar_one()
+        rows = self.session.execute(select(Repository).where(*where).order_by(Repository.name)
+                                    .offset(offset).limit(limit)).scalars().all()
+        return rows, int(total)
+
+    # -- the decision ------------------------------------------------------------------------
+
+    def _grants_of(self, username: str, targets: Sequence[str] | None = None,
+                   ) -> list[tuple[str, str]]:
+        query = select(Grant.target, Grant.actions).join(User).where(User.username == username)
+        if targets is not None:
+            query = query.where(Grant.target.in_(targets))
+        return [(t, a) for t, a in self.session.execute(query).all()]
+
+    def facts(self, subject: Subject, path: str) -> RepoFacts:
+        """Visibility of ``path`` and the subject's grants that may cover it."""
+        repo = self.find(path)
+        public = repo is not None and repo.visibility == "public"
+        grants: tuple[PolicyGrant, ...] = ()
+        if subject.name is not None:
+            targets = [path]
+            namespace = namespace_of(path)
+            if namespace is not None:
+                targets.append(f"{namespace}/*")
+            grants = tuple(PolicyGrant(t, frozenset(a.split(",")))
+                           for t, a in self._grants_of(subject.name, targets))
+        return RepoFacts(path, public=public, grants=grants)
+
+    def authorize(self, subject: Subject, scopes: Sequence[Scope],
+                  ) -> list[tuple[Scope, frozenset[str]]]:
+        """Decide each requested scope: requested ∩ allowed, per policy.
+
+        A repository its owner (or an admin) may push to is registered on the way, so that its
+        visibility can be managed once it exists.
+        """
+        decided = []
+        for scope in scopes:
+            facts = self.facts(subject, scope.path) if scope.type == "repository" else None
+            granted = granted_actions(subject, scope, facts)
+            if facts is not None and granted & {PUSH, ALL}:
+                self.ensure(scope.path)
+            decided.append((scope, granted))
+        return decided
+
+    # -- grants ------------------------------------------------------------------------------
+
+    def grant(self, username: str, target: str, actions: str | Sequence[str]) -> GrantRow:
+        """Give ``username`` exactly ``actions`` on ``target``, replacing an earlier grant."""
+        validate_target(target)
+        wanted = ",".join(sorted(parse_actions(actions)))
+        user = self.session.execute(select(User).where(User.username == username)).scalar()
+        if user is None:
+            raise NotFound(f"user {username[:300]!r} does not exist")
+        row = self.session.execute(
+            select(Grant).where(Grant.user_id == user.id, Grant.target == target)).scalar()
+        if row is None:
+            self.session.add(Grant(user=user, target=target, actions=wanted))
+        else:
+            row.actions = wanted
+        commit_or_conflict(self.session,
+                           f"grant for {username!r} on {target!r} changed concurrently; retry")
+        return GrantRow(username, target, tuple(wanted.split(",")))
+
+    def revoke(self, username: str, target: str) -> None:
+        row = self.session.execute(
+            select(Grant).join(User).where(User.username == username, Grant.target == target)
+        ).scalar()
+        if row is None:
+            raise NotFound(f"user {username[:300]!r} has no grant on {target[:300]!r}")
+        self.session.delete(row)
+        self.session.commit()
+
+    def list_grants(self, target: str | None = None) -> list[GrantRow]:
+        query = select(User.username, Grant.target, Grant.actions).join(User)
+        if target is not None:
+            query = query.where(Grant.target == target)
+        rows = self.session.execute(query.order_by(Grant.target, User.username)).all()
+        return [GrantRow(u, t, tuple(a.split(","))) for u, t, a in rows]
