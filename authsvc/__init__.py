@@ -19,7 +19,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Raises ConfigError naming the key when a setting is invalid.
     """
     instance = default_instance_path()
-    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True)
+    app = Flask(__name__, instance_path=str(instance), instance_relative_config=True,
+                static_folder=None)
     app.config.from_mapping(DEFAULTS, CERTS_DIR=str(default_certs_dir()))
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("AUTHSVC")

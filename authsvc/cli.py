@@ -161,11 +161,15 @@ def user_group() -> None:
 @command(user_group, "add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user an admin.")
+@click.option("--robot", is_flag=True,
+              help="A robot account: no password, it logs in with access tokens only.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def user_add(name: str, admin: bool, password_stdin: bool) -> None:
+def user_add(name: str, admin: bool, robot: bool, password_stdin: bool) -> None:
     """Add user NAME, who owns the namespace NAME/."""
-    _state().accounts.create_user(name, read_password(password_stdin), admin=admin)
-    click.echo(f"added {'admin' if admin else 'user'} {name}")
+    password = None if robot else read_password(password_stdin)
+    _state().accounts.create_user(name, password, admin=admin, robot=robot)
+    kind = "robot" if robot else "admin" if admin else "user"
+    click.echo(f"added {kind} {name}")
 
 
 @command(user_group, "passwd")
@@ -197,7 +201,8 @@ def user_enable(name: str) -> None:
 def user_list() -> None:
     """List users with their flags."""
     for user in _state().accounts.list_users():
-        flags = [f for f, on in (("admin", user.admin), ("disabled", user.disabled)) if on]
+        flags = [f for f, on in (("admin", user.admin), ("robot", user.robot),
+                                 ("disabled", user.disabled)) if on]
         click.echo(f"{user.username}\t{','.join(flags) or '-'}")
 
 
@@ -287,6 +292,51 @@ def refresh_token_revoke(token_id: int) -> None:
     """Revoke refresh token ID: the client must log in again."""
     _state().refresh_tokens.revoke(token_id)
     click.echo(f"revoked refresh token {token_id}")
+
+
+# -- access tokens ------------------------------------------------------------------------
+
+@cli.group("access-token")
+def access_token_group() -> None:
+    """Personal access tokens: revocable secrets accepted as the password (for CI)."""
+
+
+@command(access_token_group, "create")
+@click.argument("user")
+@click.argument("name")
+@click.option("--permission", type=click.Choice(["read", "write", "delete"]), required=True,
+              help="read = pull; write = pull, push; delete = pull, push, delete.")
+@click.option("--expires-in-days", type=int, default=None, help="Expiry; default: never.")
+@click.option("--repository", "repositories", multiple=True, metavar="TARGET",
+              help="Limit the token to a repository or namespace (ns/*); repeat for more.")
+def access_token_create(user: str, name: str, permission: str, expires_in_days: int | None,
+                        repositories: tuple[str, ...]) -> None:
+    """Create access token NAME for USER and print its secret (shown this once)."""
+    info, secret = _state().access_tokens.create(
+        user, name, permission, expires_in_days=expires_in_days, repositories=repositories)
+    click.echo(f"created access token {info.id} for {user}; use it as the password:")
+    click.echo(secret)
+
+
+@command(access_token_group, "list")
+@click.argument("user")
+def access_token_list(user: str) -> None:
+    """List USER's access tokens (never their secrets)."""
+    _state().accounts.get_user(user)
+    click.echo("id\tname\tpermission\trepositories\texpires\tlast used")
+    for t in _state().access_tokens.list_for(user):
+        expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        click.echo(f"{t.id}\t{t.name}\t{t.permission}\t{' '.join(t.repositories) or '*'}\t"
+                   f"{expires}\t{used}")
+
+
+@command(access_token_group, "revoke")
+@click.argument("token_id", metavar="ID", type=int)
+def access_token_revoke(token_id: int) -> None:
+    """Revoke access token ID at once."""
+    _state().access_tokens.revoke(token_id)
+    click.echo(f"revoked access token {token_id}")
 
 
 def main() -> None:

@@ -72,3 +72,16 @@ class CertificateError(AuthsvcError):
 
     status = 500
     code = "CERTIFICATE_INVALID"
+
+
+class Forbidden(AuthsvcError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    code = "DENIED"
+
+
+class MalformedBody(AuthsvcError):
+    """A request body that is not the JSON object the route expects."""
+
+    code = "BAD_REQUEST"

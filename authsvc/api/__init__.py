@@ -18,9 +18,12 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def register_blueprints(app: Flask) -> None:
+    from authsvc.api import openapi, repositories, users  # noqa: F401 - routes on admin.bp
+    from authsvc.api.admin import bp as admin_bp
     from authsvc.api.token import bp as token_bp
 
     app.register_blueprint(token_bp)
+    app.register_blueprint(admin_bp)
 
 
 def register_error_handlers(app: Flask) -> None:
