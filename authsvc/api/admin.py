@@ -20,6 +20,7 @@ from authsvc.state import State
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
 PUBLIC_ENDPOINTS = {"admin.openapi"}
 
 
@@ -106,8 +107,9 @@ def page_args() -> tuple[int, int]:
         per_page = int(request.args.get("per_page", "20"))
     except ValueError as e:
         raise InvalidRequest("page and per_page must be whole numbers") from e
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise InvalidRequest(f"page must be ≥ 1 and per_page from 1 to {MAX_PER_PAGE}")
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidRequest(f"page must be from 1 to {MAX_PAGE} and per_page from 1 to "
+                             f"{MAX_PER_PAGE}")
     return page, per_page
 
 

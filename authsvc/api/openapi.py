@@ -56,7 +56,7 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
-PAGING = [_query("page", {"type": "integer", "minimum": 1}),
+PAGING = [_query("page", {"type": "integer", "minimum": 1, "maximum": 1000000}),
           _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100})]
 
 SCHEMAS: dict[str, Any] = {

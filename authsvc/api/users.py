@@ -128,7 +128,7 @@ def list_access_tokens(name: str) -> Response:
     return jsonify(items=[token_json(t) for t in state().access_tokens.list_for(name)])
 
 
-@bp.delete("/users/<name>/tokens/<int:token_id>")
+@bp.delete("/users/<name>/tokens/<int(max=2147483647):token_id>")
 def revoke_access_token(name: str, token_id: int) -> tuple[str, int]:
     require_user_manager(name)
     state().access_tokens.revoke(token_id, name)
@@ -142,7 +142,7 @@ def list_refresh_tokens(name: str) -> Response:
     return jsonify(items=[refresh_json(t) for t in state().refresh_tokens.list_for(name)])
 
 
-@bp.delete("/users/<name>/refresh-tokens/<int:token_id>")
+@bp.delete("/users/<name>/refresh-tokens/<int(max=2147483647):token_id>")
 def revoke_refresh_token(name: str, token_id: int) -> tuple[str, int]:
     require_user_manager(name)
     state().refresh_tokens.revoke(token_id, name)
