@@ -10,6 +10,7 @@ from flask.testing import FlaskCliRunner
 
 from authsvc import create_app
 from authsvc.cli import cli
+from authsvc.errors import AuthenticationFailed
 from authsvc.state import State
 
 
@@ -22,7 +23,8 @@ def test_every_command_has_help(runner: FlaskCliRunner) -> None:
     commands = [[], ["init"], ["certs", "init"], ["registry-config"], ["serve"], ["user", "add"],
                 ["user", "passwd"], ["user", "disable"], ["user", "list"], ["repo", "add"],
                 ["repo", "visibility"], ["repo", "list"], ["grant"], ["revoke"], ["grants"],
-                ["refresh-token", "list"], ["refresh-token", "revoke"]]
+                ["refresh-token", "list"], ["refresh-token", "revoke"], ["access-token", "create"],
+                ["access-token", "list"], ["access-token", "revoke"]]
     for words in commands:
         code, output = run(runner, *words, "--help")
         assert code == 0, words
@@ -178,3 +180,40 @@ def test_refresh_token_list_and_revoke(runner: FlaskCliRunner, state: State) -> 
     assert code == 1 and "does not exist" in output
     code, output = run(runner, "refresh-token", "list", "ghost")
     assert code == 1 and "does not exist" in output
+
+
+def test_access_tokens_and_robots(runner: FlaskCliRunner, state: State) -> None:
+    code, output = run(runner, "user", "add", "ci", "--robot")
+    assert (code, output) == (0, "added robot ci\n")
+    code, output = run(runner, "access-token", "create", "ci", "deploy", "--permission", "write",
+                       "--expires-in-days", "30", "--repository", "ci/*")
+    assert code == 0, output
+    secret = output.splitlines()[-1]
+    assert secret.startswith("authsvc_pat_")
+    subject = state.credentials.basic("ci", secret)
+    assert subject.limit is not None and subject.limit.targets == ("ci/*",)
+    code, listing = run(runner, "access-token", "list", "ci")
+    assert "\tdeploy\twrite\tci/*\t" in listing and secret not in listing
+    assert "ci\trobot" in run(runner, "user", "list")[1]
+    token_id = listing.splitlines()[1].split("\t")[0]
+    assert run(runner, "access-token", "revoke", token_id)[0] == 0
+    with pytest.raises(AuthenticationFailed):
+        state.credentials.basic("ci", secret)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["access-token", "create", "ghost", "t", "--permission", "read"], "does not exist"),
+    (["access-token", "create", "alice", "t", "--permission", "admin"], "Invalid value"),
+    (["access-token", "create", "alice", "t", "--permission", "read", "--expires-in-days", "0"],
+     "expires_in_days"),
+    (["access-token", "create", "alice", "t", "--permission", "read", "--repository", "A/b"],
+     "invalid repository name"),
+    (["access-token", "revoke", "999"], "does not exist"),
+])
+def test_access_token_errors(runner: FlaskCliRunner, state: State, args: list[str],
+                             message: str) -> None:
+    state.accounts.create_user("alice", "alice-pass")
+    code, output = run(runner, *args)
+    assert code != 0
+    assert message in output
+    assert state.access_tokens.list_for("alice") == []

@@ -11,8 +11,12 @@ from authsvc.policy import (
     Grant,
     RepoFacts,
     Subject,
+    TokenLimit,
     granted_actions,
     held_actions,
+    may_manage_namespace,
+    may_manage_repository,
+    may_manage_user,
     namespace_of,
     parse_actions,
 )
@@ -280,3 +284,71 @@ def test_granted_never_exceeds_requested_or_held(
             assert held == REPOSITORY_ACTIONS
         if subject.anonymous:
             assert granted <= ({"pull"} if public else set())
+
+
+# -- access-token callers and who may manage what --------------------------------------------
+
+READ = TokenLimit(frozenset({"pull"}))
+WRITE_A = TokenLimit(frozenset({"pull", "push"}), ("alice/a",))
+DELETE_NS = TokenLimit(frozenset({"pull", "push", "delete"}), ("alice/*",))
+
+
+@pytest.mark.parametrize(("subject", "path", "requested", "granted"), [
+    (Subject("alice", limit=READ), "alice/a", "pull,push", {"pull"}),
+    (Subject("alice", limit=WRITE_A), "alice/a", "pull,push,delete", {"pull", "push"}),
+    (Subject("alice", limit=WRITE_A), "alice/b", "pull", set()),
+    (Subject("alice", limit=DELETE_NS), "alice/b", "*", {"*"}),
+    (Subject("alice", limit=DELETE_NS), "bob/b", "pull", set()),
+    (Subject("root", admin=True, limit=READ), "x/y", "pull,push", {"pull"}),
+    (Subject("bob", limit=DELETE_NS), "alice/b", "pull,push", set()),
+])
+def test_token_callers_hold_at_most_the_token_and_the_owner(
+        subject: Subject, path: str, requested: str, granted: set[str]) -> None:
+    assert granted_actions(subject, scope(requested, path), repo("private", "none", path)) == (
+        granted)
+
+
+def test_token_callers_never_get_the_catalog() -> None:
+    catalog = scope("*", "catalog", "registry")
+    assert granted_actions(Subject("root", admin=True, limit=DELETE_NS), catalog, None) == set()
+
+
+@pytest.mark.parametrize(("actor", "username", "allowed"), [
+    (Subject("alice"), "alice", True),
+    (Subject("alice"), "bob", False),
+    (Subject("root", admin=True), "bob", True),
+    (Subject("alice", limit=DELETE_NS), "alice", False),
+    (Subject("root", admin=True, limit=DELETE_NS), "bob", False),
+    (Subject("alice", disabled=True), "alice", False),
+])
+def test_may_manage_user(actor: Subject, username: str, allowed: bool) -> None:
+    assert may_manage_user(actor, username) is allowed
+
+
+@pytest.mark.parametrize(("actor", "path", "allowed"), [
+    (Subject("alice"), "alice/a", True),
+    (Subject("alice"), "alice/team/a", True),
+    (Subject("alice"), "bob/a", False),
+    (Subject("alice"), "httpd", False),
+    (Subject("root", admin=True), "httpd", True),
+    (Subject("alice", limit=READ), "alice/a", False),
+    (Subject("alice", limit=WRITE_A), "alice/a", True),
+    (Subject("alice", limit=WRITE_A), "alice/b", False),
+    (Subject("alice", disabled=True), "alice/a", False),
+    (Subject(None), "alice/a", False),
+])
+def test_may_manage_repository(actor: Subject, path: str, allowed: bool) -> None:
+    assert may_manage_repository(actor, path) is allowed
+
+
+@pytest.mark.parametrize(("actor", "namespace", "allowed"), [
+    (Subject("alice"), "alice", True),
+    (Subject("alice"), "bob", False),
+    (Subject("root", admin=True), "bob", True),
+    (Subject("alice", limit=WRITE_A), "alice", False),
+    (Subject("alice", limit=DELETE_NS), "alice", True),
+    (Subject("alice", limit=READ), "alice", False),
+    (Subject(None), "alice", False),
+])
+def test_may_manage_namespace(actor: Subject, namespace: str, allowed: bool) -> None:
+    assert may_manage_namespace(actor, namespace) is allowed
