@@ -60,6 +60,12 @@ def token_body(app_state: State, subject: Subject, service: str, scopes: Sequenc
             "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
 
 
+def wants_refresh_token(subject: Subject) -> bool:
+    """Refresh tokens go to password logins only. An access-token login gets none, so the
+    client keeps sending the access token, and its limits and revocation keep applying."""
+    return subject.name is not None and subject.limit is None
+
+
 @bp.get("/token")
 def get_token() -> Response:
     app_state = state()
@@ -68,7 +74,7 @@ def get_token() -> Response:
     subject = request_subject(app_state)
     grant_type = "anonymous" if subject.name is None else "basic"
     body, _ = token_body(app_state, subject, service, scopes, grant_type)
-    if request.args.get("offline_token") == "true" and subject.name is not None:
+    if request.args.get("offline_token") == "true" and wants_refresh_token(subject):
         body["refresh_token"] = app_state.refresh_tokens.issue(
             subject.name, service, request.args.get("client_id", ""))
     return jsonify(body)
@@ -102,7 +108,7 @@ def _post_token(app_state: State) -> dict[str, Any]:
     if grant_type == "password":
         subject = app_state.credentials.basic(_form_field("username"),
                                               _form_field("password"))
-        if request.form.get("access_type") == "offline" and subject.name is not None:
+        if request.form.get("access_type") == "offline" and wants_refresh_token(subject):
             refresh_token = app_state.refresh_tokens.issue(subject.name, service, client_id)
     else:
         refresh_token = _form_field("refresh_token")
