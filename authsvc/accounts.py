@@ -66,31 +66,37 @@ class Accounts:
         commit_or_conflict(self.session, f"user {username!r} already exists")
         return user
 
-    def set_password(self, username: str, password: str) -> None:
-        """Change the password; every refresh token of the user stops working."""
-        user = self.get_user(username)
-        if user.robot:
-            raise InvalidRequest("a robot account has no password; give it access tokens")
-        user.password_hash = self.hasher.hash(password)
-        self._drop_refresh_tokens(user)
-        self.session.commit()
+    def update_user(self, username: str, *, password: str | None = None,
+                    admin: bool | None = None, disabled: bool | None = None) -> User:
+        """Change any of password, admin flag and disabled flag, all or nothing.
 
-    def set_disabled(self, username: str, disabled: bool = True) -> None:
-        """Disable (or enable) a user; disabling also revokes their refresh tokens."""
+        A new password or disabling the user revokes every refresh token of the user. The last
+        enabled admin cannot be demoted or disabled (Conflict).
+        """
         user = self.get_user(username)
-        if disabled and user.admin and not user.disabled:
+        if password is not None and user.robot:
+            raise InvalidRequest("a robot account has no password; give it access tokens")
+        new_hash = self.hasher.hash(password) if password is not None else None
+        still_admin = user.admin if admin is None else admin
+        still_enabled = not user.disabled if disabled is None else not disabled
+        if user.admin and not user.disabled and not (still_admin and still_enabled):
             self._keep_an_admin(user)
-        user.disabled = disabled
-        if disabled:
+        if new_hash is not None:
+            user.password_hash = new_hash
+        if admin is not None:
+            user.admin = admin
+        if disabled is not None:
+            user.disabled = disabled
+        if new_hash is not None or disabled:
             self._drop_refresh_tokens(user)
         self.session.commit()
+        return user
 
-    def set_admin(self, username: str, admin: bool) -> None:
-        user = self.get_user(username)
-        if not admin and user.admin and not user.disabled:
-            self._keep_an_admin(user)
-        user.admin = admin
-        self.session.commit()
+    def set_password(self, username: str, password: str) -> None:
+        self.update_user(username, password=password)
+
+    def set_disabled(self, username: str, disabled: bool = True) -> None:
+        self.update_user(username, disabled=disabled)
 
     def delete_user(self, username: str) -> None:
         """Delete a user with their grants and tokens. The last enabled admin stays."""

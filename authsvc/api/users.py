@@ -91,14 +91,8 @@ def update_user(name: str) -> Response:
         require_admin()
     else:
         require_user_manager(name)
-    accounts = state().accounts
-    user = accounts.get_user(name)
-    if "password" in body:
-        accounts.set_password(name, body["password"])
-    if "admin" in body:
-        accounts.set_admin(name, body["admin"])
-    if "disabled" in body:
-        accounts.set_disabled(name, body["disabled"])
+    user = state().accounts.update_user(name, password=body.get("password"),
+                                        admin=body.get("admin"), disabled=body.get("disabled"))
     return jsonify(user_json(user))
 
 
