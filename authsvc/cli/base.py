@@ -1,0 +1,57 @@
+"""The ``authsvc`` command group and what its subcommands share. The commands live in
+``setup``, ``users``, ``repos`` and ``tokens`` beside this module."""
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from authsvc.errors import AuthsvcError
+from authsvc.state import State
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_HOSTS = ("localhost", "127.0.0.1")
+
+
+def app_state() -> State:
+    return current_app.extensions["authsvc"]  # type: ignore[no-any-return]
+
+
+def reports_errors(func: F) -> F:
+    """Turn AuthsvcError into a one-line ``Error: …`` and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AuthsvcError as e:
+            raise click.ClickException(e.message) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command(group: click.Group, name: str | None = None) -> Callable[[F], click.Command]:
+    """Register ``func`` under ``group``, run in the app context, with errors reported."""
+
+    def decorate(func: F) -> click.Command:
+        return group.command(name)(with_appcontext(reports_errors(func)))
+
+    return decorate
+
+
+def read_password(from_stdin: bool) -> str:
+    """One line from standard input, or an interactive prompt typed twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+cli = click.Group("authsvc",
+                  help="authsvc: the token service for a self-hosted Docker registry.\n\n"
+                      "Settings come from instance/config.py and AUTHSVC_* variables; "
+                      "AUTHSVC_INSTANCE and AUTHSVC_CERTS_DIR move the instance and "
+                      "certificate folders.")

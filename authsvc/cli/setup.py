@@ -1,0 +1,100 @@
+"""Set-up commands: init, certs, registry-config, serve."""
+
+from pathlib import Path
+
+import click
+from flask import current_app
+
+from authsvc.certs import bootstrap
+from authsvc.cli.base import DEFAULT_HOSTS, app_state, cli, command, read_password
+from authsvc.models import db
+from authsvc.passwords import generate_password
+from authsvc.registry_config import registry_config
+
+# -- set-up -------------------------------------------------------------------------------
+
+@command(cli, "init")
+@click.option("--admin", "admin_name", default="admin", show_default=True,
+              help="Name of the first admin.")
+@click.option("--admin-password-stdin", is_flag=True,
+              help="Read the admin password from standard input instead of generating one.")
+def init_command(admin_name: str, admin_password_stdin: bool) -> None:
+    """Everything a first run needs: certificates, database, an admin. Safe to run again."""
+    state = app_state()
+    if state.certs.signing_key.exists():
+        click.echo(f"certificates: kept the existing ones in {state.certs.root}")
+    else:
+        bootstrap(state.certs.root, DEFAULT_HOSTS)
+        click.echo(f"certificates: created in {state.certs.root} for {', '.join(DEFAULT_HOSTS)}")
+    db.create_all()
+    click.echo(f"database: ready ({_redacted_url()})")
+    if state.accounts.count_admins():
+        click.echo("admin: an admin already exists; nothing changed")
+        return
+    password = read_password(True) if admin_password_stdin else generate_password()
+    state.accounts.create_user(admin_name, password, admin=True)
+    if admin_password_stdin:
+        click.echo(f"admin: created {admin_name!r} with the password you gave")
+    else:
+        click.echo(f"admin: created {admin_name!r} with password {password}")
+        click.echo("       (shown this once; change it with `authsvc user passwd`)")
+
+
+def _redacted_url() -> str:
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+@cli.group("certs")
+def certs_group() -> None:
+    """Certificates: the CA, HTTPS certificates and the token-signing key."""
+
+
+@command(certs_group, "init")
+@click.option("--host", "hosts", multiple=True, required=True,
+              help="DNS name or IP address for the HTTPS certificates; repeat for more.")
+@click.option("--force", is_flag=True, help="Replace existing certificates and keys.")
+@click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True,
+              help="Token-signing key: EC P-256 (ES256) or RSA 2048 (RS256).")
+def certs_init_command(hosts: tuple[str, ...], force: bool, key_type: str) -> None:
+    """Create the CA, HTTPS certificates for authsvc and the registry, and the signing key."""
+    state = app_state()
+    written = bootstrap(state.certs.root, hosts, force=force, key_type=key_type)  # type: ignore[arg-type]
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"\nClients (docker, podman, skopeo) trust: {state.certs.ca}")
+    click.echo(f"The registry trusts token signatures from: {state.certs.bundle}")
+    click.echo("Restart the registry and authsvc to use new certificates.")
+
+
+@command(cli, "registry-config")
+@click.option("--registry-addr", required=True, metavar="HOST:PORT",
+              help="Address the registry listens on (http.addr).")
+@click.option("--realm", default=None, metavar="URL",
+              help="Token realm clients are sent to. Default: PUBLIC_URL + /token.")
+@click.option("--storage-dir", default="/var/lib/docker-registry", show_default=True,
+              type=click.Path(path_type=Path), help="Where the registry stores images.")
+def registry_config_command(registry_addr: str, realm: str | None, storage_dir: Path) -> None:
+    """Print a docker-registry config.yml that trusts this authsvc."""
+    state = app_state()
+    click.echo(registry_config(
+        addr=registry_addr, realm=realm or state.realm, service=state.config["SERVICES"][0],
+        issuer=state.config["ISSUER"], certs=state.certs, storage_dir=storage_dir.resolve()),
+        nl=False)
+
+
+@command(cli, "serve")
+@click.option("--host", default=None, help="Address to listen on. Default: HOST setting.")
+@click.option("--port", type=int, default=None, help="Port to listen on. Default: PORT setting.")
+@click.option("--workers", type=int, default=None, help="Worker processes.")
+def serve_command(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve authsvc over HTTPS with the bootstrapped certificate."""
+    from authsvc.server import serve
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = app.config
+    app_state().load_issuer()  # fail now, not at the first token request, if the key is unusable
+    db.create_all()
+    db.engine.dispose()  # no connection may be shared with the forked workers
+    host, port = host or config["HOST"], port or config["PORT"]
+    click.echo(f"authsvc: serving https://{host}:{port} (realm {app_state().realm})", err=True)
+    serve(app, host, port, workers or config["WORKERS"], config["THREADS"])
