@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import scoped_session
 
+from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
 from authsvc.models import AccessToken, User
 from authsvc.policy import DELETE, PULL, PUSH, Subject, TokenLimit
@@ -63,8 +64,9 @@ class TokenInfo:
 
 
 class AccessTokens:
-    def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session, audit: Audit) -> None:  # type: ignore[type-arg]
         self.session = session
+        self.audit = audit
 
     def create(self, username: str, name: str, permission: str, *,
                expires_in_days: int | None = None,
@@ -93,6 +95,10 @@ class AccessTokens:
             repositories=" ".join(targets), created_at=now,
             expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
         self.session.add(row)
+        self.session.flush()
+        self.audit.add(Event("access_token.created", target=username,
+                             detail=f"id={row.id} name={name!r} permission={permission} "
+                                    f"repositories={' '.join(targets) or '*'}"))
         self.session.commit()
         return TokenInfo.of(row), secret
 
@@ -130,5 +136,7 @@ class AccessTokens:
         row = self.session.get(AccessToken, token_id)
         if row is None or (username is not None and row.user.username != username):
             raise NotFound(f"access token {token_id} does not exist")
+        self.audit.add(Event("access_token.revoked", target=row.user.username,
+                             detail=f"id={token_id} name={row.name!r}"))
         self.session.delete(row)
         self.session.commit()

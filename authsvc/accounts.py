@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
+from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
 from authsvc.models import RefreshToken, User
 from authsvc.passwords import PasswordHasher
@@ -40,9 +41,11 @@ def commit_or_conflict(session: scoped_session, message: str) -> None:  # type: 
 class Accounts:
     """Users over one SQLAlchemy session."""
 
-    def __init__(self, session: scoped_session, hasher: PasswordHasher) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session, hasher: PasswordHasher,  # type: ignore[type-arg]
+                 audit: Audit) -> None:
         self.session = session
         self.hasher = hasher
+        self.audit = audit
 
     def get_user(self, username: str) -> User:
         """The user called ``username``; raises NotFound."""
@@ -63,6 +66,8 @@ class Accounts:
         password_hash = self.hasher.hash(password) if password is not None else None
         user = User(username=username, password_hash=password_hash, admin=admin, robot=robot)
         self.session.add(user)
+        kind = "robot" if robot else "admin" if admin else "user"
+        self.audit.add(Event("user.created", target=username, detail=kind))
         commit_or_conflict(self.session, f"user {username!r} already exists")
         return user
 
@@ -89,6 +94,10 @@ class Accounts:
             user.disabled = disabled
         if new_hash is not None or disabled:
             self._drop_refresh_tokens(user)
+        changes = [name for name, given in (("password", password is not None),) if given]
+        changes += [f"{name}={str(value).lower()}" for name, value in
+                    (("admin", admin), ("disabled", disabled)) if value is not None]
+        self.audit.add(Event("user.updated", target=username, detail=" ".join(changes)))
         self.session.commit()
         return user
 
@@ -104,6 +113,7 @@ class Accounts:
         if user.admin and not user.disabled:
             self._keep_an_admin(user)
         self.session.delete(user)
+        self.audit.add(Event("user.deleted", target=username))
         self.session.commit()
 
     def _keep_an_admin(self, user: User) -> None:

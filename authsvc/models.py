@@ -105,3 +105,23 @@ class AccessToken(db.Model):  # type: ignore[name-defined,misc]
     last_used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+    """One line of the audit trail. Never holds a secret: names, ids and scopes only."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=_now, index=True)
+    #: ``token.issued``, ``token.refused``, ``user.created``, ``grant.set``, …
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    #: Who acted: a user name, ``cli:<os user>``, or empty for anonymous.
+    actor: Mapped[str] = mapped_column(String(300), default="", index=True)
+    target: Mapped[str] = mapped_column(String(600), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    client_id: Mapped[str] = mapped_column(String(128), default="")
+    service: Mapped[str] = mapped_column(String(255), default="")
+    requested: Mapped[str] = mapped_column(String(4000), default="")
+    granted: Mapped[str] = mapped_column(String(4000), default="")
+    detail: Mapped[str] = mapped_column(String(1000), default="")

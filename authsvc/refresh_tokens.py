@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import scoped_session
 
+from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, NotFound
 from authsvc.models import RefreshToken, User
 from authsvc.policy import Subject
@@ -34,8 +35,10 @@ def _aware(moment: datetime) -> datetime:
 
 
 class RefreshTokens:
-    def __init__(self, session: scoped_session, lifetime_days: int = 90) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
+                 lifetime_days: int = 90) -> None:
         self.session = session
+        self.audit = audit
         self.lifetime = timedelta(days=lifetime_days)
 
     def issue(self, username: str, service: str, client_id: str) -> str:
@@ -43,9 +46,12 @@ class RefreshTokens:
         user = self.session.execute(select(User).where(User.username == username)).scalar_one()
         secret = PREFIX + secrets.token_urlsafe(32)
         now = datetime.now(UTC)
-        self.session.add(RefreshToken(user=user, secret_hash=secret_hash(secret), service=service,
-                                      client_id=client_id, created_at=now,
-                                      expires_at=now + self.lifetime))
+        row = RefreshToken(user=user, secret_hash=secret_hash(secret), service=service,
+                           client_id=client_id, created_at=now, expires_at=now + self.lifetime)
+        self.session.add(row)
+        self.session.flush()
+        self.audit.add(Event("refresh_token.issued", target=username, service=service,
+                             detail=f"id={row.id}"), actor=username)
         self.session.commit()
         return secret
 
@@ -74,6 +80,8 @@ class RefreshTokens:
         row = self.session.get(RefreshToken, token_id)
         if row is None or (username is not None and row.user.username != username):
             raise NotFound(f"refresh token {token_id} does not exist")
+        self.audit.add(Event("refresh_token.revoked", target=row.user.username,
+                             service=row.service, detail=f"id={token_id}"))
         self.session.delete(row)
         self.session.commit()
 

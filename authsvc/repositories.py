@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, delete, false, func, or_, select
 from sqlalchemy.orm import scoped_session
 
 from authsvc.accounts import commit_or_conflict
+from authsvc.audit import Audit, Event
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
 from authsvc.models import Grant, Repository, User
 from authsvc.policy import (
@@ -63,12 +64,20 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _matches_any(targets: Sequence[str]) -> ColumnElement[bool]:
+    """SQL condition: the repository name is one of ``targets`` or inside a ``ns/*`` of them."""
+    conditions = [Repository.name.like(f"{_like_escape(t[:-1])}%", escape="\\")
+                  if t.endswith("/*") else Repository.name == t for t in targets]
+    return or_(false(), *conditions)
+
+
 class Repositories:
     """Repositories and grants over one SQLAlchemy session."""
 
-    def __init__(self, session: scoped_session,  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
                  default_visibility: str = "private") -> None:
         self.session = session
+        self.audit = audit
         self.default_visibility = validate_visibility(default_visibility)
 
     # -- repositories ------------------------------------------------------------------------
@@ -82,11 +91,13 @@ class Repositories:
             raise NotFound(f"repository {name[:300]!r} does not exist")
         return repo
 
-    def create(self, name: str, visibility: str | None = None) -> Repository:
+    def create(self, name: str, visibility: str | None = None, *,
+               action: str = "repository.created") -> Repository:
         validate_repository_path(name)
         repo = Repository(name=name, visibility=validate_visibility(
             visibility or self.default_visibility))
         self.session.add(repo)
+        self.audit.add(Event(action, target=name, detail=repo.visibility))
         commit_or_conflict(self.session, f"repository {name!r} already exists")
         return repo
 
@@ -94,7 +105,7 @@ class Repositories:
         """Register ``name`` with the default visibility if it is not known yet."""
         if self.find(name) is None:
             try:
-                self.create(name)
+                self.create(name, action="repository.registered")
             except Conflict:
                 pass  # registered by a concurrent request
 
@@ -104,6 +115,7 @@ class Repositories:
         if repo is None:
             raise NotFound(f"repository {name[:300]!r} does not exist; add it first")
         repo.visibility = visibility
+        self.audit.add(Event("repository.visibility", target=name, detail=visibility))
         self.session.commit()
         return repo
 
@@ -112,23 +124,25 @@ class Repositories:
         repo = self.get(name)
         self.session.execute(delete(Grant).where(Grant.target == name))
         self.session.delete(repo)
+        self.audit.add(Event("repository.deleted", target=name))
         self.session.commit()
 
     def _visible_to(self, subject: Subject) -> ColumnElement[bool]:
-        """SQL condition: repositories ``subject`` may pull (owned, public, or granted)."""
+        """SQL condition: repositories ``subject`` may pull (owned, public, or granted), within
+        the repositories an access token is limited to."""
+        if subject.disabled:
+            return false()
         if subject.admin:
-            return ~false()
-        conditions = [Repository.visibility == "public"]
-        if subject.name is not None:
-            conditions.append(Repository.name.like(f"{_like_escape(subject.name)}/%",
-                                                   escape="\\"))
-            for target, _ in self._grants_of(subject.name):
-                if target.endswith("/*"):
-                    conditions.append(Repository.name.like(
-                        f"{_like_escape(target[:-1])}%", escape="\\"))
-                else:
-                    conditions.append(Repository.name == target)
-        return or_(*conditions)
+            allowed: ColumnElement[bool] = ~false()
+        else:
+            targets = [target for target, _ in self._grants_of(subject.name)] if (
+                subject.name is not None) else []
+            if subject.name is not None:
+                targets.append(f"{subject.name}/*")
+            allowed = or_(Repository.visibility == "public", _matches_any(targets))
+        if subject.limit is not None and subject.limit.targets:
+            allowed = allowed & _matches_any(subject.limit.targets)
+        return allowed
 
     def search(self, subject: Subject | None = None, query: str = "", offset: int = 0,
              limit: int | None = None) -> tuple[Sequence[Repository], int]:
@@ -197,6 +211,7 @@ class Repositories:
             self.session.add(Grant(user=user, target=target, actions=wanted))
         else:
             row.actions = wanted
+        self.audit.add(Event("grant.set", target=target, detail=f"user={username} {wanted}"))
         commit_or_conflict(self.session,
                            f"grant for {username!r} on {target!r} changed concurrently; retry")
         return GrantRow(username, target, tuple(wanted.split(",")))
@@ -208,6 +223,7 @@ class Repositories:
         if row is None:
             raise NotFound(f"user {username[:300]!r} has no grant on {target[:300]!r}")
         self.session.delete(row)
+        self.audit.add(Event("grant.revoked", target=target, detail=f"user={username}"))
         self.session.commit()
 
     def list_grants(self, target: str | None = None) -> list[GrantRow]:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import scoped_session
 
 from authsvc.access_tokens import AccessTokens
+from authsvc.audit import Audit
 from authsvc.accounts import Accounts
 from authsvc.certs import CertPaths, check_private_key_file
 from authsvc.credentials import Credentials
@@ -24,10 +25,11 @@ class State:
         self.config = config
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
         self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
-        self.accounts = Accounts(session, self.hasher)
-        self.repos = Repositories(session, config["DEFAULT_VISIBILITY"])
-        self.refresh_tokens = RefreshTokens(session, config["REFRESH_TOKEN_DAYS"])
-        self.access_tokens = AccessTokens(session)
+        self.audit = Audit(session)
+        self.accounts = Accounts(session, self.hasher, self.audit)
+        self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"])
+        self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"])
+        self.access_tokens = AccessTokens(session, self.audit)
         self.credentials = Credentials(self.accounts, self.access_tokens)
         self._issuer: TokenIssuer | None = None
         self._lock = threading.Lock()

@@ -90,8 +90,19 @@ def _put_grant(target: str, username: str) -> Response:
                                                   string_list(body, "actions"))))
 
 
+def names_a_repository(short: str, full: str) -> bool:
+    """``/repositories/a/grants`` names the grants of ``a`` or the repository ``a/grants``.
+
+    The repository wins when it exists and ``a`` does not; otherwise it is the grants route.
+    """
+    repos = state().repos
+    return repos.find(full) is not None and repos.find(short) is None
+
+
 @bp.get("/repositories/<path:name>/grants")
 def list_repository_grants(name: str) -> Response:
+    if names_a_repository(name, f"{name}/grants"):
+        return get_repository(f"{name}/grants")
     require_repository_manager(name)
     return jsonify(items=[grant_json(g) for g in state().repos.list_grants(name)])
 
@@ -104,6 +115,8 @@ def put_repository_grant(name: str, username: str) -> Response:
 
 @bp.delete("/repositories/<path:name>/grants/<username>")
 def delete_repository_grant(name: str, username: str) -> tuple[str, int]:
+    if names_a_repository(name, f"{name}/grants/{username}"):
+        return delete_repository(f"{name}/grants/{username}")
     require_repository_manager(name)
     state().repos.revoke(username, name)
     return no_content()
