@@ -32,6 +32,16 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_X5C": True,
     # How kid is derived: libtrust (registry 2.8) or jwk-thumbprint (registry 3.x).
     "KID_FORMAT": "libtrust",
+    # Failed logins per account, and per client address, within LOCKOUT_WINDOW seconds before
+    # further logins get 429 (0 turns a limit off).
+    "LOCKOUT_ATTEMPTS": 10,
+    "LOCKOUT_ADDRESS_ATTEMPTS": 100,
+    "LOCKOUT_WINDOW": 300,
+    # Where failures are counted: auto (redis if REDIS_URL is set, else database), redis,
+    # database, or memory (one process only).
+    "LOCKOUT_STORE": "auto",
+    "REDIS_URL": "",
+    "REDIS_PREFIX": "authsvc:",
     # SQLAlchemy URL; empty means SQLite in the instance folder.
     "DATABASE_URL": "",
     # Where `authsvc serve` listens, and how many worker processes and threads it runs.
@@ -80,6 +90,15 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _int(config, "TOKEN_TTL", 60, 86400)
     _int(config, "REFRESH_TOKEN_DAYS", 1, 3650)
     _int(config, "BCRYPT_ROUNDS", 4, 31)
+    _int(config, "LOCKOUT_ATTEMPTS", 0, 100000)
+    _int(config, "LOCKOUT_ADDRESS_ATTEMPTS", 0, 1000000)
+    _int(config, "LOCKOUT_WINDOW", 1, 86400)
+    _choice(config, "LOCKOUT_STORE", ("auto", "redis", "database", "memory"))
+    if config["LOCKOUT_STORE"] == "redis" and not config["REDIS_URL"]:
+        raise ConfigError("LOCKOUT_STORE is redis but REDIS_URL is empty")
+    for key in ("REDIS_URL", "REDIS_PREFIX"):
+        if not isinstance(config[key], str):
+            raise ConfigError(f"{key} must be a string")
     _int(config, "PORT", 1, 65535)
     _int(config, "WORKERS", 1, 64)
     _int(config, "THREADS", 1, 256)

@@ -85,3 +85,14 @@ class MalformedBody(AuthsvcError):
     """A request body that is not the JSON object the route expects."""
 
     code = "BAD_REQUEST"
+
+
+class TooManyAttempts(AuthsvcError):
+    """Too many failed logins for an account or from an address; retry after a while."""
+
+    status = 429
+    code = "TOOMANYREQUESTS"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after} seconds")
+        self.retry_after = retry_after

@@ -125,3 +125,14 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     requested: Mapped[str] = mapped_column(String(4000), default="")
     granted: Mapped[str] = mapped_column(String(4000), default="")
     detail: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
+    """One failed login, kept for the length of the lockout window (database lockout store)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``account:<name>`` or ``address:<ip>``.
+    key: Mapped[str] = mapped_column(String(320), index=True)
+    at: Mapped[float] = mapped_column(index=True)

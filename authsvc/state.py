@@ -8,14 +8,31 @@ from typing import Any
 from sqlalchemy.orm import scoped_session
 
 from authsvc.access_tokens import AccessTokens
-from authsvc.audit import Audit
 from authsvc.accounts import Accounts
+from authsvc.audit import Audit
 from authsvc.certs import CertPaths, check_private_key_file
 from authsvc.credentials import Credentials
+from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
 from authsvc.passwords import PasswordHasher
 from authsvc.refresh_tokens import RefreshTokens
 from authsvc.repositories import Repositories
 from authsvc.tokens import TokenIssuer, load_signing_key
+
+
+def failure_store(config: Mapping[str, Any], session: scoped_session) -> FailureStore:  # type: ignore[type-arg]
+    """Where failed logins are counted: LOCKOUT_STORE, or Redis when REDIS_URL is set, else
+    the database."""
+    kind = config["LOCKOUT_STORE"]
+    if kind == "auto":
+        kind = "redis" if config["REDIS_URL"] else "database"
+    if kind == "redis":
+        import redis
+
+        return RedisStore(redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2),
+                          prefix=config["REDIS_PREFIX"] + "lockout:")
+    if kind == "memory":
+        return MemoryStore()
+    return DatabaseStore(session)
 
 
 class State:
@@ -30,7 +47,11 @@ class State:
         self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"])
         self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"])
         self.access_tokens = AccessTokens(session, self.audit)
-        self.credentials = Credentials(self.accounts, self.access_tokens)
+        self.throttle = LoginThrottle(
+            failure_store(config, session), account_limit=config["LOCKOUT_ATTEMPTS"],
+            address_limit=config["LOCKOUT_ADDRESS_ATTEMPTS"], window=config["LOCKOUT_WINDOW"])
+        self.credentials = Credentials(self.accounts, self.access_tokens, self.refresh_tokens,
+                                       self.throttle, self.audit)
         self._issuer: TokenIssuer | None = None
         self._lock = threading.Lock()
 

@@ -25,11 +25,19 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+#: Lockout limits high enough for tests that fail many logins on purpose; tests of the lockout
+#: itself set their own with ``@pytest.mark.app_config(...)``.
+TEST_CONFIG = {"BCRYPT_ROUNDS": 4, "TESTING": True, "LOCKOUT_ATTEMPTS": 1000,
+               "LOCKOUT_ADDRESS_ATTEMPTS": 10000}
+
+
 @pytest.fixture
-def app(tmp_path: Path, certs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def app(request: pytest.FixtureRequest, tmp_path: Path, certs_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
     monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(certs_dir))
-    app = create_app({"BCRYPT_ROUNDS": 4, "TESTING": True})
+    marker = request.node.get_closest_marker("app_config")
+    app = create_app({**TEST_CONFIG, **(marker.kwargs if marker else {})})
     with app.app_context():
         db.create_all()
     yield app

@@ -2,10 +2,11 @@
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from authsvc.errors import AuthenticationFailed, AuthsvcError
+from authsvc.audit import Origin, set_origin
+from authsvc.errors import AuthenticationFailed, AuthsvcError, TooManyAttempts
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +19,24 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def register_blueprints(app: Flask) -> None:
+    register_origin(app)
     from authsvc.api import openapi, repositories, users  # noqa: F401 - routes on admin.bp
     from authsvc.api.admin import bp as admin_bp
     from authsvc.api.token import bp as token_bp
 
     app.register_blueprint(token_bp)
     app.register_blueprint(admin_bp)
+
+
+def register_origin(app: Flask) -> None:
+    """Every request starts with a fresh audit origin: its address and client id."""
+
+    @app.before_request
+    def start_origin() -> None:
+        client_id = request.args.get("client_id") or ""
+        if not client_id and request.mimetype == "application/x-www-form-urlencoded":
+            client_id = request.form.get("client_id", "")
+        set_origin(Origin(remote_addr=request.remote_addr or "", client_id=client_id))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -34,6 +47,8 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(error.status, error.code, error.message)
         if isinstance(error, AuthenticationFailed):
             response.headers["WWW-Authenticate"] = 'Basic realm="authsvc"'
+        if isinstance(error, TooManyAttempts):
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @app.errorhandler(HTTPException)

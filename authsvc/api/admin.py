@@ -2,17 +2,20 @@
 errors shared by its routes (``api/users.py``, ``api/repositories.py``)."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from authsvc.audit import current_origin, set_origin
 from authsvc.errors import (
     AuthenticationFailed,
     AuthsvcError,
     Forbidden,
     InvalidRequest,
     MalformedBody,
+    TooManyAttempts,
 )
 from authsvc.policy import Subject
 from authsvc.state import State
@@ -40,12 +43,14 @@ def authenticate() -> None:
         return
     auth = request.authorization
     credentials = state().credentials
+    address = request.remote_addr
     if auth is not None and auth.type == "basic" and auth.username and auth.password:
-        g.actor = credentials.basic(auth.username, auth.password)
+        g.actor = credentials.basic(auth.username, auth.password, address)
     elif auth is not None and auth.type == "bearer" and auth.token:
-        g.actor = credentials.bearer(auth.token)
+        g.actor = credentials.bearer(auth.token, address)
     else:
         raise AuthenticationFailed("authentication required: Basic or Bearer credentials")
+    set_origin(replace(current_origin(), actor=g.actor.name or ""))
 
 
 @bp.errorhandler(AuthsvcError)
@@ -58,6 +63,8 @@ def api_error(error: AuthsvcError) -> Response:
     response.status_code = status
     if isinstance(error, AuthenticationFailed):
         response.headers["WWW-Authenticate"] = 'Basic realm="authsvc"'
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -1,12 +1,23 @@
-"""The realm: ``GET /token`` (PROTOCOL §1.2–1.3) and the OAuth2 ``POST /token`` (§1.4)."""
+"""The realm: ``GET /token`` (PROTOCOL §1.2–1.3) and the OAuth2 ``POST /token`` (§1.4).
+
+Every token issued or refused is written to the audit trail.
+"""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, InvalidScope
+from authsvc.audit import Event, current_origin, set_origin
+from authsvc.errors import (
+    AuthenticationFailed,
+    AuthsvcError,
+    InvalidRequest,
+    InvalidScope,
+    TooManyAttempts,
+)
 from authsvc.policy import ANONYMOUS, Subject
 from authsvc.scopes import Scope, parse_scopes
 from authsvc.state import State
@@ -33,7 +44,7 @@ def request_subject(app_state: State) -> Subject:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         raise AuthenticationFailed()
-    return app_state.credentials.basic(auth.username, auth.password)
+    return app_state.credentials.basic(auth.username, auth.password, request.remote_addr)
 
 
 def checked_service(app_state: State, service: str | None) -> str:
@@ -46,18 +57,40 @@ def checked_service(app_state: State, service: str | None) -> str:
 
 def token_body(app_state: State, subject: Subject, service: str, scopes: Sequence[Scope],
                grant_type: str) -> tuple[dict[str, Any], str]:
-    """Decide the scopes and sign the token: the fields GET and POST answers share, and the
-    granted scope as a space-separated string."""
+    """Decide the scopes, sign the token and audit it: the fields GET and POST answers share,
+    and the granted scope as a space-separated string."""
     grants = app_state.repos.authorize(subject, scopes)
     issued = app_state.issuer.issue(subject.name, service, grants)
     granted = " ".join(str(Scope(scope.type, scope.name, actions))
                        for scope, actions in grants if actions)
+    requested = " ".join(str(s) for s in scopes)
     log.info("token issued: grant_type=%s sub=%s client_id=%s service=%s requested=%r "
              "granted=%r remote=%s", grant_type, subject.name or "-",
-             request.values.get("client_id", "-")[:100], service,
-             " ".join(str(s) for s in scopes), granted, request.remote_addr)
+             current_origin().client_id[:100] or "-", service, requested, granted,
+             request.remote_addr)
+    app_state.audit.record(Event("token.issued", service=service, requested=requested,
+                                 granted=granted, detail=f"grant_type={grant_type}"),
+                           actor=subject.name or "")
     return {"token": issued.token, "access_token": issued.token,
             "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
+
+
+def audited(handler: Callable[[State], Response]) -> Callable[[], Response]:
+    """Run ``handler`` and write a ``token.refused`` event when it refuses the request."""
+
+    def view() -> Response:
+        app_state = state()
+        try:
+            return handler(app_state)
+        except AuthsvcError as error:
+            requested = " ".join(request.values.getlist("scope"))
+            app_state.audit.record(Event(
+                "token.refused", service=request.values.get("service", "")[:255],
+                requested=requested, detail=f"{error.code}: {error.message}"))
+            raise
+
+    view.__name__ = handler.__name__
+    return view
 
 
 def wants_refresh_token(subject: Subject) -> bool:
@@ -66,18 +99,20 @@ def wants_refresh_token(subject: Subject) -> bool:
     return subject.name is not None and subject.limit is None
 
 
-@bp.get("/token")
-def get_token() -> Response:
-    app_state = state()
+def _get_token(app_state: State) -> Response:
     service = checked_service(app_state, request.args.get("service"))
     scopes = parse_scopes(request.args.getlist("scope"))
     subject = request_subject(app_state)
+    set_origin(replace(current_origin(), actor=subject.name or ""))
     grant_type = "anonymous" if subject.name is None else "basic"
     body, _ = token_body(app_state, subject, service, scopes, grant_type)
     if request.args.get("offline_token") == "true" and wants_refresh_token(subject):
         body["refresh_token"] = app_state.refresh_tokens.issue(
             subject.name, service, request.args.get("client_id", ""))
     return jsonify(body)
+
+
+bp.add_url_rule("/token", "get_token", audited(_get_token), methods=["GET"])
 
 
 def _form_field(name: str) -> str:
@@ -87,16 +122,17 @@ def _form_field(name: str) -> str:
     return value
 
 
-@bp.post("/token")
-def post_token() -> Response:
+def _post_token(app_state: State) -> Response:
     """OAuth2 password and refresh-token grants; errors in OAuth2 form."""
     try:
-        return jsonify(_post_token(state()))
+        return jsonify(_grant(app_state))
     except AuthsvcError as error:
-        return oauth_error(error)
+        if error.status >= 500:
+            raise
+        raise OAuthError(error) from error
 
 
-def _post_token(app_state: State) -> dict[str, Any]:
+def _grant(app_state: State) -> dict[str, Any]:
     grant_type = _form_field("grant_type")
     if grant_type not in ("password", "refresh_token"):
         raise UnsupportedGrantType(f"grant_type {grant_type[:50]!r} is not supported; "
@@ -105,14 +141,16 @@ def _post_token(app_state: State) -> dict[str, Any]:
     client_id = _form_field("client_id")
     scopes = parse_scopes(request.form.getlist("scope"))
     refresh_token: str | None = None
+    address = request.remote_addr
     if grant_type == "password":
-        subject = app_state.credentials.basic(_form_field("username"),
-                                              _form_field("password"))
+        subject = app_state.credentials.basic(_form_field("username"), _form_field("password"),
+                                              address)
         if request.form.get("access_type") == "offline" and wants_refresh_token(subject):
             refresh_token = app_state.refresh_tokens.issue(subject.name, service, client_id)
     else:
         refresh_token = _form_field("refresh_token")
-        subject = app_state.refresh_tokens.redeem(refresh_token, service, client_id)
+        subject = app_state.credentials.refresh(refresh_token, service, client_id, address)
+    set_origin(replace(current_origin(), actor=subject.name or ""))
     body, granted = token_body(app_state, subject, service, scopes, grant_type)
     body["scope"] = granted
     if refresh_token is not None:
@@ -120,18 +158,35 @@ def _post_token(app_state: State) -> dict[str, Any]:
     return body
 
 
-def oauth_error(error: AuthsvcError) -> Response:
-    """RFC 6749 §5.2 errors, with 401 for bad credentials so containerd falls back to GET."""
+bp.add_url_rule("/token", "post_token", audited(_post_token), methods=["POST"])
+
+
+class OAuthError(AuthsvcError):
+    """An error of the OAuth2 endpoint, answered in RFC 6749 §5.2 form."""
+
+    def __init__(self, error: AuthsvcError) -> None:
+        super().__init__(error.message)
+        self.original = error
+        self.status = error.status
+        self.code = error.code
+
+
+@bp.errorhandler(OAuthError)
+def oauth_error(wrapper: OAuthError) -> Response:
+    """401 for bad credentials so containerd falls back to GET; 429 with Retry-After."""
+    error = wrapper.original
     if isinstance(error, AuthenticationFailed):
         code = "invalid_grant"
     elif isinstance(error, InvalidScope):
         code = "invalid_scope"
     elif isinstance(error, UnsupportedGrantType):
         code = "unsupported_grant_type"
-    elif error.status < 500:
-        code = "invalid_request"
+    elif isinstance(error, TooManyAttempts):
+        code = "temporarily_unavailable"
     else:
-        raise error
+        code = "invalid_request"
     response = jsonify(error=code, error_description=error.message)
     response.status_code = error.status
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
