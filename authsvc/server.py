@@ -50,4 +50,6 @@ def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
         "accesslog": "-",
         "errorlog": "-",
         "keepalive": 30,
+        # gunicorn's control socket lives at one path per user; two instances would fight.
+        "control_socket_disable": True,
     }).run()
