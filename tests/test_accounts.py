@@ -62,3 +62,20 @@ def test_deleting_a_user_takes_their_grants(state: State) -> None:
     assert state.repos.list_grants() == []
     with pytest.raises(NotFound):
         state.accounts.get_user("bob")
+
+
+def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
+        state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No enumeration by timing: an unknown name still runs one bcrypt verification."""
+    state.accounts.create_user("alice", "pass-word")
+    checks: list[str] = []
+    context = state.hasher.context
+    real_verify, real_update = context.verify, context.verify_and_update
+    monkeypatch.setattr(context, "verify", lambda s, h: checks.append(h[:7]) or real_verify(s, h))
+    monkeypatch.setattr(context, "verify_and_update",
+                        lambda s, h: checks.append(h[:7]) or real_update(s, h))
+    for name in ("alice", "ghost"):
+        with pytest.raises(AuthenticationFailed) as info:
+            state.accounts.authenticate(name, "wrong-guess")
+        assert info.value.message == "incorrect username or password"
+    assert checks == ["$2b$04$", "$2b$04$"]

@@ -20,7 +20,7 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 def register_blueprints(app: Flask) -> None:
     register_origin(app)
-    from authsvc.api import openapi, repositories, users  # noqa: F401 - routes on admin.bp
+    from authsvc.api import audit, openapi, repositories, users  # noqa: F401 - routes on admin.bp
     from authsvc.api.admin import bp as admin_bp
     from authsvc.api.token import bp as token_bp
 

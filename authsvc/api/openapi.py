@@ -88,6 +88,11 @@ SCHEMAS: dict[str, Any] = {
                             "expires_in_days": {"type": "integer"},
                             "repositories": {"type": "array", "items": STRING}},
                            ["name", "permission"]),
+    "AuditEvent": _obj({"id": {"type": "integer"}, "at": TIME, "action": STRING, "actor": STRING,
+                        "target": STRING, "remote_addr": STRING, "client_id": STRING,
+                        "service": STRING, "requested": STRING, "granted": STRING,
+                        "detail": STRING},
+                       ["id", "at", "action", "actor", "target"]),
     "RefreshToken": _obj({"id": {"type": "integer"}, "service": STRING, "client_id": STRING,
                           "created_at": TIME, "expires_at": TIME,
                           "last_used_at": NULLABLE_TIME},
@@ -112,6 +117,10 @@ TOKEN_ID = _path_param("id", {"type": "integer"})
 
 PATHS: dict[str, Any] = {
     "/me": {"get": _op("The caller", 200, _ref("User"), ())},
+    "/audit": {"get": _op("The audit trail, newest first (admins)", 200, _page_of("AuditEvent"),
+                          (403, 422), params=[*PAGING, _query("actor", STRING),
+                                              _query("action", STRING), _query("target", STRING),
+                                              _query("since", TIME)])},
     "/users": {
         "get": _op("List users (admins)", 200, _page_of("User"), (403, 422), params=PAGING),
         "post": _op("Create a user (admins)", 201, _ref("User"), (400, 403, 409, 422),

@@ -2,6 +2,7 @@
 ``setup``, ``users``, ``repos`` and ``tokens`` beside this module."""
 
 import functools
+import getpass
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from authsvc.audit import Origin, acting_as
 from authsvc.errors import AuthsvcError
 from authsvc.state import State
 
@@ -22,12 +24,14 @@ def app_state() -> State:
 
 
 def reports_errors(func: F) -> F:
-    """Turn AuthsvcError into a one-line ``Error: …`` and exit status 1."""
+    """Turn AuthsvcError into a one-line ``Error: …`` and exit status 1; attribute the audit
+    events of the command to ``cli:<os user>``."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with acting_as(Origin(actor=f"cli:{getpass.getuser()}")):
+                return func(*args, **kwargs)
         except AuthsvcError as e:
             raise click.ClickException(e.message) from e
 

@@ -1,0 +1,131 @@
+"""The audit trail: tokens issued and refused, failed logins, and every change, in the
+database and as JSON log lines, never with a secret in them."""
+
+import getpass
+import json
+import logging
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from authsvc.cli import cli
+from authsvc.models import AuditEvent, db
+from authsvc.state import State
+from tests.conftest import PASSWORD
+
+
+def events(app: Flask, action: str | None = None) -> list[AuditEvent]:
+    with app.app_context():
+        rows = db.session.execute(db.select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+        db.session.expunge_all()
+    return [r for r in rows if action is None or r.action == action]
+
+
+def test_issued_token_is_audited_with_who_what_and_where(app: Flask, client: FlaskClient,
+                                                         make_user: Any) -> None:
+    make_user("alice")
+    client.get("/token?service=registry&client_id=docker&scope=repository:alice/a:pull,push"
+               "&scope=repository:bob/b:pull", auth=("alice", PASSWORD))
+    (event,) = events(app, "token.issued")
+    assert (event.actor, event.client_id, event.service, event.remote_addr) == (
+        "alice", "docker", "registry", "127.0.0.1")
+    assert event.requested == "repository:alice/a:pull,push repository:bob/b:pull"
+    assert event.granted == "repository:alice/a:pull,push"
+    assert event.detail == "grant_type=basic"
+
+
+def test_refused_token_and_failed_login_are_audited(app: Flask, client: FlaskClient,
+                                                    make_user: Any) -> None:
+    make_user("alice")
+    client.get("/token?service=registry&scope=repository:alice/a:pull", auth=("alice", "bad"))
+    client.get("/token?service=nowhere&scope=repository:alice/a:pull")
+    (failed,) = events(app, "login.failed")
+    assert (failed.actor, failed.target) == ("alice", "alice")
+    assert "password" in failed.detail
+    refused = events(app, "token.refused")
+    assert [r.detail.split(":")[0] for r in refused] == ["UNAUTHORIZED", "INVALID_REQUEST"]
+    assert refused[0].requested == "repository:alice/a:pull"
+
+
+def test_changes_by_cli_and_api_name_their_actor(app: Flask, client: FlaskClient,
+                                                 runner: FlaskCliRunner, make_user: Any) -> None:
+    make_user("root", admin=True)
+    runner.invoke(cli, ["user", "add", "alice", "--password-stdin"], input="alice-password\n")
+    client.post("/api/v1/users", json={"username": "bob", "password": "bob-password"},
+                auth=("root", PASSWORD))
+    client.put("/api/v1/repositories/alice/web/grants/bob", json={"actions": ["pull"]},
+               auth=("root", PASSWORD))
+    created = {e.target: e.actor for e in events(app, "user.created")}
+    assert created["alice"] == f"cli:{getpass.getuser()}"
+    assert created["bob"] == "root"
+    (grant,) = events(app, "grant.set")
+    assert (grant.actor, grant.target, grant.detail) == ("root", "alice/web", "user=bob pull")
+
+
+def test_each_event_is_one_json_log_line(client: FlaskClient, make_user: Any,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    make_user("alice")
+    with caplog.at_level(logging.INFO, logger="authsvc.audit"):
+        client.get("/token?service=registry&scope=repository:alice/a:pull",
+                   auth=("alice", PASSWORD))
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "authsvc.audit"]
+    assert [line["action"] for line in lines] == ["token.issued"]
+    assert lines[0]["actor"] == "alice" and lines[0]["granted"] == "repository:alice/a:pull"
+
+
+def test_audit_is_read_by_cli_and_by_admins_through_the_api(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner, make_user: Any) -> None:
+    make_user("root", admin=True)
+    make_user("alice")
+    client.get("/token?service=registry&scope=repository:alice/a:pull", auth=("alice", PASSWORD))
+    output = runner.invoke(cli, ["audit", "--action", "token."]).output
+    assert "token.issued\talice\t" in output and "user.created" not in output
+    response = client.get("/api/v1/audit?actor=alice&action=token.", auth=("root", PASSWORD))
+    assert response.status_code == 200
+    assert response.json["total"] == 1
+    assert response.json["items"][0]["granted"] == "repository:alice/a:pull"
+    refused = client.get("/api/v1/audit", auth=("alice", PASSWORD))
+    assert refused.status_code == 403
+    assert client.get("/api/v1/audit?since=yesterday", auth=("root", PASSWORD)).status_code == 422
+
+
+def test_no_secret_reaches_a_log_or_the_audit_trail(
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner, state: State,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Passwords, access tokens, refresh tokens and JWTs are used everywhere they can be; none
+    of them may appear in any log record or audit row."""
+    secrets_used = ["root-password-1", "alice-password-1", "alice-password-2", "wrong-secret-9"]
+    with caplog.at_level(logging.DEBUG):
+        runner.invoke(cli, ["user", "add", "root", "--admin", "--password-stdin"],
+                      input="root-password-1\n")
+        runner.invoke(cli, ["user", "add", "alice", "--password-stdin"],
+                      input="alice-password-1\n")
+        login = client.get("/token?service=registry&client_id=docker&offline_token=true",
+                           auth=("alice", "alice-password-1")).json
+        secrets_used += [login["token"], login["refresh_token"]]
+        refreshed = client.post("/token", data={
+            "grant_type": "refresh_token", "refresh_token": login["refresh_token"],
+            "service": "registry", "client_id": "docker",
+            "scope": "repository:alice/a:push,pull"}).json
+        secrets_used.append(refreshed["access_token"])
+        pat = client.post("/api/v1/users/alice/tokens", json={"name": "ci", "permission": "write"},
+                          auth=("alice", "alice-password-1")).json["token"]
+        secrets_used.append(pat)
+        client.get("/token?service=registry&scope=repository:alice/a:pull", auth=("alice", pat))
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {pat}"})
+        client.get("/token?service=registry", auth=("alice", "wrong-secret-9"))
+        client.patch("/api/v1/users/alice", json={"password": "alice-password-2"},
+                     auth=("alice", "alice-password-1"))
+        runner.invoke(cli, ["access-token", "create", "alice", "cli", "--permission", "read"])
+        runner.invoke(cli, ["user", "passwd", "alice", "--password-stdin"],
+                      input="alice-password-1\n")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    rows = events(app)
+    stored = "\n".join(" ".join(str(getattr(r, c.name)) for c in AuditEvent.__table__.columns)
+                       for r in rows)
+    assert len(rows) > 10
+    for secret in secrets_used:
+        assert secret not in logged
+        assert secret not in stored

@@ -1,0 +1,181 @@
+"""Brute-force defence: the throttle with each store, and the endpoints that use it."""
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from authsvc.errors import TooManyAttempts
+from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
+from authsvc.models import db
+from tests.conftest import PASSWORD
+
+REDIS_URL = os.environ.get("AUTHSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def redis_client() -> Any:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}: {e}")
+    return client
+
+
+@pytest.fixture(params=["memory", "database", "redis"])
+def store(request: pytest.FixtureRequest, app: Flask) -> Iterator[FailureStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "database":
+        with app.app_context():
+            yield DatabaseStore(db.session)
+    else:
+        client = redis_client()
+        prefix = f"authsvc-test:{secrets.token_hex(6)}:"
+        yield RedisStore(client, prefix)
+        for key in client.scan_iter(prefix + "*"):
+            client.delete(key)
+
+
+def throttle(store: FailureStore, clock: Clock, account: int = 3, address: int = 5,
+             ) -> LoginThrottle:
+    return LoginThrottle(store, account_limit=account, address_limit=address, window=60,
+                         clock=clock)
+
+
+def test_account_is_locked_after_the_limit_and_freed_by_the_window(store: FailureStore) -> None:
+    clock = Clock()
+    guard = throttle(store, clock)
+    for _ in range(3):
+        guard.check("alice", "10.0.0.1")
+        guard.failed("alice", "10.0.0.1")
+        clock.now += 1
+    with pytest.raises(TooManyAttempts) as info:
+        guard.check("alice", "10.0.0.2")
+    assert info.value.retry_after == 58
+    guard.check("bob", "10.0.0.2")
+    clock.now += 58
+    guard.check("alice", "10.0.0.2")
+
+
+def test_success_resets_the_account_but_not_the_address(store: FailureStore) -> None:
+    clock = Clock()
+    guard = throttle(store, clock, account=3, address=4)
+    for _ in range(2):
+        guard.failed("alice", "10.0.0.1")
+    guard.succeeded("alice")
+    for _ in range(2):
+        guard.failed("alice", "10.0.0.1")
+    guard.check("alice", "10.0.0.9")
+    with pytest.raises(TooManyAttempts):
+        guard.check("carol", "10.0.0.1")
+
+
+def test_a_zero_limit_turns_that_limit_off(store: FailureStore) -> None:
+    clock = Clock()
+    guard = throttle(store, clock, account=0, address=0)
+    for _ in range(10):
+        guard.failed("alice", "10.0.0.1")
+    guard.check("alice", "10.0.0.1")
+
+
+def get_token(client: FlaskClient, user: str, password: str) -> Any:
+    return client.get("/token?service=registry&scope=repository:alice/x:pull",
+                      auth=(user, password))
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=3, LOCKOUT_ADDRESS_ATTEMPTS=1000)
+def test_token_endpoint_locks_an_account_even_for_the_right_password(
+        client: FlaskClient, make_user: Any) -> None:
+    make_user("alice")
+    for _ in range(3):
+        assert get_token(client, "alice", "wrong password").status_code == 401
+    response = get_token(client, "alice", PASSWORD)
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 300
+    assert response.json["errors"][0]["code"] == "TOOMANYREQUESTS"
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=3, LOCKOUT_ADDRESS_ATTEMPTS=1000)
+def test_unknown_users_are_counted_like_real_ones(client: FlaskClient, make_user: Any) -> None:
+    make_user("alice")
+    answers = [get_token(client, name, "wrong password") for name in ["ghost"] * 4 + ["alice"] * 4]
+    ghost, alice = answers[:4], answers[4:]
+    assert [r.status_code for r in ghost] == [r.status_code for r in alice] == [401] * 3 + [429]
+    assert ghost[0].json == alice[0].json
+    assert ghost[3].json == alice[3].json
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=1000, LOCKOUT_ADDRESS_ATTEMPTS=5)
+def test_one_address_trying_many_accounts_is_stopped(client: FlaskClient,
+                                                     make_user: Any) -> None:
+    make_user("alice")
+    statuses = [get_token(client, f"user{i}", "guess").status_code for i in range(5)]
+    assert statuses == [401] * 5
+    assert get_token(client, "alice", PASSWORD).status_code == 429
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=3)
+def test_success_before_the_limit_resets_the_count(client: FlaskClient, make_user: Any) -> None:
+    make_user("alice")
+    for _ in range(2):
+        get_token(client, "alice", "wrong password")
+    assert get_token(client, "alice", PASSWORD).status_code == 200
+    for _ in range(2):
+        assert get_token(client, "alice", "wrong password").status_code == 401
+    assert get_token(client, "alice", PASSWORD).status_code == 200
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=2)
+def test_oauth_password_grant_and_api_share_the_count(client: FlaskClient,
+                                                      make_user: Any) -> None:
+    make_user("alice")
+    form = {"grant_type": "password", "username": "alice", "password": "wrong", "service":
+            "registry", "client_id": "containerd-client"}
+    assert client.post("/token", data=form).status_code == 401
+    assert client.get("/api/v1/me", auth=("alice", "wrong")).status_code == 401
+    locked = client.post("/token", data={**form, "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked.json["error"] == "temporarily_unavailable"
+    assert "Retry-After" in locked.headers
+    api = client.get("/api/v1/me", auth=("alice", PASSWORD))
+    assert api.status_code == 429 and "Retry-After" in api.headers
+
+
+@pytest.mark.app_config(LOCKOUT_ADDRESS_ATTEMPTS=3)
+def test_bad_refresh_tokens_count_against_the_address(client: FlaskClient) -> None:
+    form = {"grant_type": "refresh_token", "refresh_token": "authsvc_rt_guess",
+            "service": "registry", "client_id": "docker"}
+    assert [client.post("/token", data=form).status_code for _ in range(4)] == [401] * 3 + [429]
+
+
+@pytest.mark.app_config(LOCKOUT_STORE="redis", REDIS_URL=REDIS_URL,
+                        REDIS_PREFIX=f"authsvc-test:{secrets.token_hex(6)}:",
+                        LOCKOUT_ATTEMPTS=2)
+def test_redis_store_is_used_when_configured(app: Flask, client: FlaskClient,
+                                             make_user: Any) -> None:
+    client_redis = redis_client()
+    make_user("alice")
+    for _ in range(2):
+        get_token(client, "alice", "wrong")
+    prefix = app.config["REDIS_PREFIX"]
+    assert client_redis.zcard(f"{prefix}lockout:account:alice") == 2
+    assert get_token(client, "alice", PASSWORD).status_code == 429
+    for key in client_redis.scan_iter(prefix + "*"):
+        client_redis.delete(key)
