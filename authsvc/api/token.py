@@ -64,10 +64,6 @@ def token_body(app_state: State, subject: Subject, service: str, scopes: Sequenc
     granted = " ".join(str(Scope(scope.type, scope.name, actions))
                        for scope, actions in grants if actions)
     requested = " ".join(str(s) for s in scopes)
-    log.info("token issued: grant_type=%s sub=%s client_id=%s service=%s requested=%r "
-             "granted=%r remote=%s", grant_type, subject.name or "-",
-             current_origin().client_id[:100] or "-", service, requested, granted,
-             request.remote_addr)
     app_state.audit.record(Event("token.issued", service=service, requested=requested,
                                  granted=granted, detail=f"grant_type={grant_type}"),
                            actor=subject.name or "")

@@ -13,7 +13,7 @@ Run twice:
 ``docker login`` gets a refresh token (``offline_token=true&client_id=docker``)
 that the CLI stores as ``identitytoken`` instead of the password; pushes and
 pulls then use ``POST /token`` with ``grant_type=refresh_token``. The authsvc
-log (one ``token issued:`` line per token) shows which grant each request used.
+audit trail (one JSON line per token in its log) shows which grant each request used.
 
 Tests that change shared state (visibility, local tags) undo it, so each test
 also passes on its own.
@@ -33,6 +33,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .audit_log import event, scope_actions, token_lines
+from .audit_log import grants as audit_grants
 from .clients import AuthsvcCli, Credentials, Result
 from .docker_engine import CertsDir, DockerClient, DockerEngine, decode_auth, rootfs_tarball
 from .netns import NetNamespace, network_namespace
@@ -122,8 +124,8 @@ class Site:
             return log.read().decode(errors="replace").splitlines()
 
     def issued_since(self, mark: int) -> list[str]:
-        """Return the ``token issued:`` lines authsvc logged after ``mark``."""
-        return [line for line in self.log_since(mark) if "token issued:" in line]
+        """Return the audit lines of tokens authsvc issued after ``mark``."""
+        return token_lines(self.log_since(mark))
 
     def diagnostics(self) -> str:
         """Return the ends of the authsvc, registry and dockerd logs."""
@@ -157,22 +159,8 @@ class Site:
 
 
 def grants(lines: list[str], grant_type: str, sub: str, client_id: str = "docker") -> list[str]:
-    """Return the log lines of tokens issued with ``grant_type`` to ``sub`` for ``client_id``."""
-    needle = f"grant_type={grant_type} sub={sub} client_id={client_id} "
-    return [line for line in lines if needle in line]
-
-
-def scope_actions(line: str, field: str, repo: str) -> set[str]:
-    """Return the actions the ``requested``/``granted`` field of a log line holds for ``repo``."""
-    found = re.search(rf"{field}='([^']*)'", line)
-    assert found is not None, line
-    actions: set[str] = set()
-    for scope in found.group(1).split():
-        kind, _, rest = scope.partition(":")
-        name, _, listed = rest.rpartition(":")
-        if kind == "repository" and name == repo:
-            actions.update(action for action in listed.split(",") if action)
-    return actions
+    """Return the lines of tokens issued with ``grant_type`` to ``sub`` for ``client_id``."""
+    return audit_grants(lines, grant_type, sub, client_id)
 
 
 def start_registry(name: str, site_netns: NetNamespace | None, config_path: Path,
@@ -304,7 +292,7 @@ def test_docker_login_stores_an_identity_token_not_the_password(
     assert "Login Succeeded" in alice_push.login.stdout, alice_push.login.describe()
     logins = grants(alice_push.login_issued, "basic", "alice")
     assert logins, f"no basic grant for alice's login in:\n{alice_push.login_issued}"
-    assert all("requested=''" in line for line in logins), logins
+    assert all(not event(line).get("requested") for line in logins), logins
 
     stored = alice_push.stored
     assert stored is not None, f"no entry for {site.address}: {alice_push.docker.config()}"
@@ -334,7 +322,8 @@ def test_docker_push_redeems_the_identity_token(site: Site, alice_push: AlicePus
     others = [line for line in issued if line not in refreshed]
     assert not others, "the push used other grants than the refresh token:\n" + "\n".join(others)
     if site.netns is not None:  # the requests came through the veth pair, from the host end
-        assert all(f"remote={site.netns.host_address}" in line for line in refreshed), refreshed
+        assert all(event(line)["remote_addr"] == site.netns.host_address
+                   for line in refreshed), refreshed
 
 
 def test_docker_pull_after_rmi_gives_the_same_image(site: Site, alice_push: AlicePush) -> None:

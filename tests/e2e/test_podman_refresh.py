@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from .audit_log import grants as audit_grants
+from .audit_log import scope_actions, token_lines
 from .clients import Credentials, Result, run
 from .world import AuthsvcInstance, ImageFactory, Registry
 
@@ -56,14 +58,13 @@ class Log:
             return log.read().decode(errors="replace").splitlines()
 
     def issued_since(self, mark: int) -> list[str]:
-        """Return the ``token issued:`` lines logged after ``mark``."""
-        return [line for line in self.since(mark) if "token issued:" in line]
+        """Return the audit lines of tokens issued after ``mark``."""
+        return token_lines(self.since(mark))
 
 
 def grants(lines: list[str], grant_type: str, sub: str, client_id: str = CLIENT_ID) -> list[str]:
     """Return the lines of tokens issued with ``grant_type`` to ``sub`` for ``client_id``."""
-    needle = f"grant_type={grant_type} sub={sub} client_id={client_id} "
-    return [line for line in lines if needle in line]
+    return audit_grants(lines, grant_type, sub, client_id)
 
 
 def fetch_refresh_token(authsvc: AuthsvcInstance, creds: Credentials) -> dict[str, object]:
@@ -203,7 +204,7 @@ def test_skopeo_and_podman_redeem_the_identity_token(
     issued = log.issued_since(mark)
     refreshed = grants(issued, "refresh_token", "alice")
     assert len(refreshed) >= 3, "\n".join(issued)
-    assert any(f"repository:{REPO}:pull,push" in line.split("granted=")[1]
+    assert any(scope_actions(line, "granted", REPO) == {"pull", "push"}
                for line in refreshed), "\n".join(refreshed)
     others = [line for line in issued if line not in refreshed]
     assert not others, "other grants than the refresh token:\n" + "\n".join(others)
