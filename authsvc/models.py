@@ -3,12 +3,16 @@
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
     pass
+
+
+#: Every timestamp is stored with its zone (UTC); SQLite hands them back naive, in UTC.
+TIMESTAMP = DateTime(timezone=True)
 
 
 db = SQLAlchemy(model_class=Base)
@@ -29,7 +33,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     disabled: Mapped[bool] = mapped_column(default=False)
     #: A robot account has no password and logs in only with access tokens.
     robot: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
     grants: Mapped[list["Grant"]] = relationship(back_populates="user",
                                                  cascade="all, delete-orphan")
@@ -44,7 +48,7 @@ class Repository(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     visibility: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
 
 class Grant(db.Model):  # type: ignore[name-defined,misc]
@@ -58,7 +62,7 @@ class Grant(db.Model):  # type: ignore[name-defined,misc]
     target: Mapped[str] = mapped_column(String(257), index=True)
     #: Comma-separated, sorted: ``delete,pull,push``.
     actions: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
     user: Mapped[User] = relationship(back_populates="grants")
 
@@ -76,9 +80,9 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     service: Mapped[str] = mapped_column(String(255))
     client_id: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-    expires_at: Mapped[datetime]
-    last_used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(TIMESTAMP)
+    last_used_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
 
     user: Mapped[User] = relationship()
 
@@ -100,9 +104,9 @@ class AccessToken(db.Model):  # type: ignore[name-defined,misc]
     permission: Mapped[str] = mapped_column(String(16))
     #: Space-separated repository paths or ``ns/*``; empty means every repository.
     repositories: Mapped[str] = mapped_column(String(4096), default="")
-    created_at: Mapped[datetime] = mapped_column(default=_now)
-    expires_at: Mapped[datetime | None]
-    last_used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+    expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+    last_used_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
 
     user: Mapped[User] = relationship()
 
@@ -113,7 +117,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now, index=True)
     #: ``token.issued``, ``token.refused``, ``user.created``, ``grant.set``, …
     action: Mapped[str] = mapped_column(String(64), index=True)
     #: Who acted: a user name, ``cli:<os user>``, or empty for anonymous.

@@ -1,5 +1,6 @@
 """Shared fixtures: an app on a temporary instance and certificate folder, with fast hashing."""
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from authsvc import create_app
 from authsvc.certs import CertPaths, bootstrap
+from sqlalchemy import create_engine, make_url, text
+
+from authsvc.database import upgrade
 from authsvc.models import db
 from authsvc.state import State
 
@@ -31,17 +35,60 @@ TEST_CONFIG = {"BCRYPT_ROUNDS": 4, "TESTING": True, "LOCKOUT_ATTEMPTS": 1000,
                "LOCKOUT_ADDRESS_ATTEMPTS": 10000}
 
 
+#: Run the suite against this database (PostgreSQL) instead of a fresh SQLite file per test.
+TEST_DATABASE_URL = os.environ.get("AUTHSVC_TEST_DATABASE_URL", "")
+
+
+def create_database(url: str) -> None:
+    """Create the database ``url`` names if it is missing (PostgreSQL)."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": target.database}).first()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """The shared test database, emptied and migrated once per run; "" means SQLite."""
+    if not TEST_DATABASE_URL:
+        return ""
+    create_database(TEST_DATABASE_URL)
+    engine = create_engine(TEST_DATABASE_URL)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    engine.dispose()
+    return TEST_DATABASE_URL
+
+
+def empty_tables() -> None:
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture
-def app(request: pytest.FixtureRequest, tmp_path: Path, certs_dir: Path,
+def app(request: pytest.FixtureRequest, tmp_path: Path, certs_dir: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
     monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(certs_dir))
     marker = request.node.get_closest_marker("app_config")
-    app = create_app({**TEST_CONFIG, **(marker.kwargs if marker else {})})
+    settings = {**TEST_CONFIG, "DATABASE_URL": database_url,
+                **(marker.kwargs if marker else {})}
+    app = create_app(settings)
     with app.app_context():
-        db.create_all()
+        if database_url:
+            empty_tables()
+        else:
+            db.create_all()
     yield app
     with app.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 

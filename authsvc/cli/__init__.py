@@ -3,7 +3,7 @@
 from flask.cli import ScriptInfo
 
 from authsvc import create_app
-from authsvc.cli import audit, certs, repos, setup, tokens, users  # noqa: F401 - commands
+from authsvc.cli import audit, certs, db, repos, setup, tokens, users  # noqa: F401 - commands
 from authsvc.cli.base import cli
 
 __all__ = ["cli", "main"]

@@ -6,6 +6,8 @@ from flask import current_app
 
 from authsvc.certs import bootstrap
 from authsvc.cli.base import DEFAULT_HOSTS, app_state, cli, command, read_password
+from authsvc.cli.db import redacted_url
+from authsvc.database import upgrade
 from authsvc.models import db
 from authsvc.passwords import generate_password
 
@@ -24,8 +26,8 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
     else:
         bootstrap(state.certs.root, DEFAULT_HOSTS)
         click.echo(f"certificates: created in {state.certs.root} for {', '.join(DEFAULT_HOSTS)}")
-    db.create_all()
-    click.echo(f"database: ready ({_redacted_url()})")
+    upgrade(db.engine)
+    click.echo(f"database: ready ({redacted_url()})")
     if state.accounts.count_admins():
         click.echo("admin: an admin already exists; nothing changed")
         return
@@ -36,10 +38,6 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
     else:
         click.echo(f"admin: created {admin_name!r} with password {password}")
         click.echo("       (shown this once; change it with `authsvc user passwd`)")
-
-
-def _redacted_url() -> str:
-    return db.engine.url.render_as_string(hide_password=True)
 
 
 @command(cli, "serve")
@@ -53,7 +51,7 @@ def serve_command(host: str | None, port: int | None, workers: int | None) -> No
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     config = app.config
     app_state().load_issuer()  # fail now, not at the first token request, if the key is unusable
-    db.create_all()
+    upgrade(db.engine)
     db.engine.dispose()  # no connection may be shared with the forked workers
     host, port = host or config["HOST"], port or config["PORT"]
     click.echo(f"authsvc: serving https://{host}:{port} (realm {app_state().realm})", err=True)
