@@ -33,6 +33,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if database_url.startswith("sqlite"):
         Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    elif database_url.startswith("postgresql"):
+        # Check a pooled connection before use, so a restarted database is reconnected to.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+            "pool_pre_ping": True, "connect_args": {"connect_timeout": 5}})
     db.init_app(app)
     app.extensions["authsvc"] = State(app.config, db.session)
 

@@ -3,10 +3,12 @@
 import logging
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from authsvc.audit import Origin, set_origin
 from authsvc.errors import AuthenticationFailed, AuthsvcError, TooManyAttempts
+from authsvc.models import db
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,19 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(status, code, error.description or error.name)
         if status == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_down(error: DBAPIError) -> Response:
+        """The database is unreachable or busy: 503 with a retry hint, never a traceback.
+
+        The session is discarded, so the next request starts on a fresh connection."""
+        log.error("database unavailable: %s", type(error.orig).__name__)
+        db.session.remove()
+        response = error_response(503, "UNAVAILABLE",
+                                  "the database is unreachable or busy; try again shortly")
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)

@@ -1,0 +1,108 @@
+"""Running ``authsvc serve`` processes for the replica, crash and load tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from tests.conftest import create_database
+
+from .processes import Service, free_port, https_status, start_service, wait_for
+
+PG_BASE = os.environ.get("AUTHSVC_TEST_PG_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("AUTHSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ADMIN = ("admin", "admin-password-1")
+
+
+def authsvc_executable() -> str:
+    beside_python = str(Path(sys.executable).parent)
+    found = shutil.which("authsvc") or shutil.which("authsvc", path=beside_python)
+    assert found is not None, "the authsvc console script is not installed"
+    return found
+
+
+def fresh_postgres_database(name: str) -> str:
+    """An empty PostgreSQL database for one test; returns its URL."""
+    url = f"{PG_BASE}/{name}"
+    create_database(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@dataclass
+class Site:
+    """One authsvc deployment: settings shared by its replicas and a CLI to manage it."""
+
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "certs" / "ca.pem"
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([authsvc_executable(), *args], env=self.env, cwd=self.root,
+                              input=stdin, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, f"authsvc {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+
+def make_site(root: Path, database_url: str = "", **settings: str) -> Site:
+    """Certificates, schema and an admin, like `authsvc init`, for replicas to share."""
+    root.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("AUTHSVC_")}
+    env.update({"AUTHSVC_INSTANCE": str(root / "instance"),
+                "AUTHSVC_CERTS_DIR": str(root / "certs"), "AUTHSVC_BCRYPT_ROUNDS": "4",
+                "AUTHSVC_REDIS_PREFIX": f"authsvc-test:{secrets.token_hex(6)}:"})
+    if database_url:
+        env["AUTHSVC_DATABASE_URL"] = database_url
+    env.update({f"AUTHSVC_{key}": value for key, value in settings.items()})
+    site = Site(root, env)
+    site.cli("init", "--admin", ADMIN[0], "--admin-password-stdin", stdin=ADMIN[1] + "\n")
+    return site
+
+
+@dataclass
+class Replica:
+    service: Service
+    url: str
+    ca: Path
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.ca)
+        return session
+
+
+@contextmanager
+def replica(site: Site, name: str, workers: int = 2, port: int | None = None,
+            extra_env: Mapping[str, str] | None = None) -> Iterator[Replica]:
+    """Run one `authsvc serve` of ``site`` on a loopback port until the block ends."""
+    port = port or free_port()
+    argv = [authsvc_executable(), "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers)]
+    service = start_service(name, argv, {**site.env, **(extra_env or {})},
+                            site.root / f"{name}.log", site.root)
+    try:
+        wait_for(service, lambda: https_status("127.0.0.1", port, "/nowhere", site.ca) == 404,
+                 "answering HTTPS", 30)
+        yield Replica(service, f"https://127.0.0.1:{port}", site.ca)
+    finally:
+        service.stop()
