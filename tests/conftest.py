@@ -9,11 +9,10 @@ import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, make_url, text
 
 from authsvc import create_app
 from authsvc.certs import CertPaths, bootstrap
-from sqlalchemy import create_engine, make_url, text
-
 from authsvc.database import upgrade
 from authsvc.models import db
 from authsvc.state import State
