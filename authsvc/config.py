@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "LOCKOUT_STORE": "auto",
     "REDIS_URL": "",
     "REDIS_PREFIX": "authsvc:",
+    # Largest request body accepted (bytes); larger ones get 413.
+    "MAX_REQUEST_BYTES": 65536,
     # SQLAlchemy URL; empty means SQLite in the instance folder.
     "DATABASE_URL": "",
     # Where `authsvc serve` listens, and how many worker processes and threads it runs.
@@ -93,6 +95,8 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _int(config, "LOCKOUT_ATTEMPTS", 0, 100000)
     _int(config, "LOCKOUT_ADDRESS_ATTEMPTS", 0, 1000000)
     _int(config, "LOCKOUT_WINDOW", 1, 86400)
+    _int(config, "MAX_REQUEST_BYTES", 1024, 10 * 1024 * 1024)
+    config["MAX_CONTENT_LENGTH"] = config["MAX_REQUEST_BYTES"]
     _choice(config, "LOCKOUT_STORE", ("auto", "redis", "database", "memory"))
     if config["LOCKOUT_STORE"] == "redis" and not config["REDIS_URL"]:
         raise ConfigError("LOCKOUT_STORE is redis but REDIS_URL is empty")

@@ -177,3 +177,16 @@ def test_unknown_path_is_json_404(client: FlaskClient) -> None:
     response = client.get("/nowhere")
     assert response.status_code == 404
     assert response.json["errors"][0]["code"] == "NOT_FOUND"
+
+
+def test_oversized_body_is_413_in_registry_error_format(client: FlaskClient) -> None:
+    response = client.post("/token", data={"grant_type": "password", "scope": "x" * 70000})
+    assert response.status_code == 413
+    assert response.json["errors"][0]["code"] == "REQUEST_ENTITY_TOO_LARGE"
+
+
+def test_too_many_scopes_is_400(client: FlaskClient) -> None:
+    scopes = [f"repository:alice/r{i}:pull" for i in range(65)]
+    response = get_token(client, *scopes)
+    assert response.status_code == 400
+    assert "too many scopes" in response.json["errors"][0]["message"]
