@@ -40,7 +40,8 @@ def _op(summary: str, ok: int, ok_schema: dict[str, Any] | None, errors: tuple[i
     if ok_schema is not None:
         success.update(_json(ok_schema))
     operation: dict[str, Any] = {"summary": summary,
-                                 "responses": {str(ok): success, **_errors(401, *errors)}}
+                                 # 404: also for any path the router cannot match
+                                 "responses": {str(ok): success, **_errors(401, 404, *errors)}}
     if body is not None:
         operation["requestBody"] = {"required": True, **_json(body)}
     if params:
