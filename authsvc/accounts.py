@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
 from authsvc.audit import Audit, Event
+from authsvc.credential_cache import CredentialCache
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
 from authsvc.models import RefreshToken, User
 from authsvc.passwords import PasswordHasher
@@ -42,10 +43,11 @@ class Accounts:
     """Users over one SQLAlchemy session."""
 
     def __init__(self, session: scoped_session, hasher: PasswordHasher,  # type: ignore[type-arg]
-                 audit: Audit) -> None:
+                 audit: Audit, cache: CredentialCache | None = None) -> None:
         self.session = session
         self.hasher = hasher
         self.audit = audit
+        self.cache = cache or CredentialCache(0)
 
     def get_user(self, username: str) -> User:
         """The user called ``username``; raises NotFound."""
@@ -141,13 +143,19 @@ class Accounts:
         """Return the Subject for valid credentials of an enabled user.
 
         Raises AuthenticationFailed with the same message, after the same hashing work, whether
-        the user is unknown, disabled or the password is wrong.
+        the user is unknown, disabled or the password is wrong. A password verified less than
+        CREDENTIAL_CACHE_SECONDS ago against the same stored hash skips the hashing.
         """
         user = self.session.execute(select(User).where(User.username == username)).scalar()
-        ok, new_hash = self.hasher.verify(password, user.password_hash if user else None)
+        stored = user.password_hash if user else None
+        if user is not None and stored is not None and not user.disabled and (
+                self.cache.verified(username, password, stored)):
+            return Subject(user.username, admin=user.admin)
+        ok, new_hash = self.hasher.verify(password, stored)
         if user is None or not ok or user.disabled:
             raise AuthenticationFailed()
         if new_hash is not None:
             user.password_hash = new_hash
             self.session.commit()
+        self.cache.remember(username, password, user.password_hash or "")
         return Subject(user.username, admin=user.admin, disabled=user.disabled)
