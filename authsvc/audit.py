@@ -5,8 +5,12 @@ written as one JSON log line on the ``authsvc.audit`` logger. Events hold names,
 and scopes, never a password or a token.
 """
 
+import atexit
 import json
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -14,7 +18,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import scoped_session
 
 from authsvc.models import AuditEvent
@@ -69,31 +75,80 @@ class Event:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _columns(event: Event, actor: str | None) -> dict[str, Any]:
+    """The audit row for ``event`` in the current origin; logs it as one JSON line."""
+    origin = current_origin()
+    values = {
+        "at": datetime.now(UTC), "action": event.action,
+        "actor": _clip(origin.actor if actor is None else actor, 300),
+        "target": _clip(event.target, 600), "remote_addr": _clip(origin.remote_addr, 64),
+        "client_id": _clip(origin.client_id, 128), "service": _clip(event.service, 255),
+        "requested": _clip(event.requested, 4000), "granted": _clip(event.granted, 4000),
+        "detail": _clip(event.detail, 1000)}
+    line = {k: v for k, v in asdict(event).items() if v and k != "extra"}
+    line.update({"at": values["at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": values["actor"],
+                 "remote_addr": values["remote_addr"], "client_id": values["client_id"],
+                 **event.extra})
+    log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))
+    return values
+
+
 class Audit:
-    def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
+    """Writes audit events. ``batch_seconds`` > 0 lets high-volume events (tokens issued) be
+    written in one transaction per interval by a background thread instead of one per request;
+    0 writes every event at once."""
+
+    def __init__(self, session: scoped_session, batch_seconds: float = 0) -> None:  # type: ignore[type-arg]
         self.session = session
+        self.batch_seconds = batch_seconds
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._flusher_pid: int | None = None
 
     def add(self, event: Event, *, actor: str | None = None) -> None:
         """Stage ``event`` in the session (the caller commits) and log it as one JSON line."""
-        origin = current_origin()
-        row = AuditEvent(
-            at=datetime.now(UTC), action=event.action,
-            actor=_clip(origin.actor if actor is None else actor, 300),
-            target=_clip(event.target, 600), remote_addr=_clip(origin.remote_addr, 64),
-            client_id=_clip(origin.client_id, 128), service=_clip(event.service, 255),
-            requested=_clip(event.requested, 4000), granted=_clip(event.granted, 4000),
-            detail=_clip(event.detail, 1000))
-        self.session.add(row)
-        line = {k: v for k, v in asdict(event).items() if v and k != "extra"}
-        line.update({"at": row.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": row.actor,
-                     "remote_addr": row.remote_addr, "client_id": row.client_id,
-                     **event.extra})
-        log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))
+        self.session.add(AuditEvent(**_columns(event, actor)))
 
     def record(self, event: Event, *, actor: str | None = None) -> None:
         """Add ``event`` and commit it on its own (for events with no change to go with)."""
         self.add(event, actor=actor)
         self.session.commit()
+
+    def record_soon(self, event: Event, *, actor: str | None = None) -> None:
+        """Record ``event`` within ``batch_seconds`` (at once when batching is off)."""
+        if self.batch_seconds <= 0:
+            self.record(event, actor=actor)
+            return
+        values = _columns(event, actor)
+        with self._lock:
+            self._pending.append(values)
+            if self._engine is None:
+                self._engine = self.session.get_bind()  # type: ignore[assignment]
+            if self._flusher_pid != os.getpid():  # first use in this (forked) process
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_forever, name="audit-flush",
+                                 daemon=True).start()
+                atexit.register(self.flush)
+
+    def flush(self) -> None:
+        """Write the pending batched events in one transaction."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if rows and self._engine is not None:
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(insert(AuditEvent.__table__), rows)
+            except SQLAlchemyError:
+                log.exception("could not write %d audit events; keeping them for the next try",
+                              len(rows))
+                with self._lock:
+                    self._pending = rows + self._pending
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self.batch_seconds)
+            self.flush()
 
     def search(self, *, actor: str | None = None, action: str | None = None,
                target: str | None = None, since: datetime | None = None,

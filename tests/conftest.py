@@ -31,7 +31,7 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: Lockout limits high enough for tests that fail many logins on purpose; tests of the lockout
 #: itself set their own with ``@pytest.mark.app_config(...)``.
 TEST_CONFIG = {"BCRYPT_ROUNDS": 4, "TESTING": True, "LOCKOUT_ATTEMPTS": 1000,
-               "LOCKOUT_ADDRESS_ATTEMPTS": 10000}
+               "LOCKOUT_ADDRESS_ATTEMPTS": 10000, "AUDIT_BATCH_SECONDS": 0}
 
 
 #: Run the suite against this database (PostgreSQL) instead of a fresh SQLite file per test.

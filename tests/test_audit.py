@@ -129,3 +129,16 @@ def test_no_secret_reaches_a_log_or_the_audit_trail(
     for secret in secrets_used:
         assert secret not in logged
         assert secret not in stored
+
+
+@pytest.mark.app_config(AUDIT_BATCH_SECONDS=60)
+def test_issued_tokens_are_written_in_batches(app: Flask, client: FlaskClient,
+                                              make_user: Any, state: State) -> None:
+    make_user("alice")
+    for _ in range(3):
+        client.get("/token?service=registry&scope=repository:alice/a:pull",
+                   auth=("alice", PASSWORD))
+    assert events(app, "token.issued") == []
+    state.audit.flush()
+    assert len(events(app, "token.issued")) == 3
+    assert events(app, "user.created")

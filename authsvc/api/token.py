@@ -64,7 +64,7 @@ def token_body(app_state: State, subject: Subject, service: str, scopes: Sequenc
     granted = " ".join(str(Scope(scope.type, scope.name, actions))
                        for scope, actions in grants if actions)
     requested = " ".join(str(s) for s in scopes)
-    app_state.audit.record(Event("token.issued", service=service, requested=requested,
+    app_state.audit.record_soon(Event("token.issued", service=service, requested=requested,
                                  granted=granted, detail=f"grant_type={grant_type}"),
                            actor=subject.name or "")
     return {"token": issued.token, "access_token": issued.token,

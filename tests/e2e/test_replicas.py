@@ -3,6 +3,7 @@ other sees on its next request."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -107,4 +108,7 @@ def test_both_replicas_write_one_audit_trail(pair: tuple[Replica, Replica]) -> N
     before = issued_count(a)
     token_access(a, ("alice", PASSWORD), "repository:alice/x:pull")
     token_access(b, ("alice", PASSWORD), "repository:alice/x:pull")
+    deadline = time.monotonic() + 10  # tokens issued are written in batches of one second
+    while issued_count(a) < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert issued_count(a) == issued_count(b) == before + 2
