@@ -7,7 +7,6 @@ moment; a revoked or expired one is refused with 401. Every refused change is fo
 check that the database is exactly as before.
 """
 
-import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,50 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from authsvc.models import AccessToken, db
-from authsvc.state import State
+from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, snapshot
 from tests.conftest import PASSWORD
 
 Decode = Callable[..., dict[str, Any]]
-Who = tuple[str, str] | str | None
-ROOT = ("root", PASSWORD)
-ALICE = ("alice", PASSWORD)
-BOB = ("bob", PASSWORD)
-
-
-def call(client: FlaskClient, method: str, path: str, who: Who = None, **kwargs: Any) -> Any:
-    """One API request: ``who`` is Basic (user, secret), a Bearer secret, or nobody."""
-    if isinstance(who, str):
-        kwargs["headers"] = {"Authorization": f"Bearer {who}"}
-    elif who is not None:
-        kwargs["auth"] = who
-    return client.open(f"/api/v1{path}", method=method, **kwargs)
-
-
-def error_of(response: Any, status: int, code: str | None = None) -> str:
-    """Assert the ``{"errors": [{"code", "message"}]}`` shape and status; return the message."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    (error,) = response.json["errors"]
-    assert set(error) == {"code", "message"} and error["message"]
-    if code is not None:
-        assert error["code"] == code
-    return str(error["message"])
-
-
-def snapshot(app: Flask) -> dict[str, Any]:
-    """Everything the API can change, read in a fresh app context (a session of its own)."""
-    with app.app_context():
-        s: State = app.extensions["authsvc"]
-        users = s.accounts.list_users()
-        names = [u.username for u in users]
-        return {
-            "users": [(u.username, u.password_hash, u.admin, u.disabled, u.robot) for u in users],
-            "repositories": [(r.name, r.visibility) for r in s.repos.search()[0]],
-            "grants": s.repos.list_grants(),
-            "access_tokens": [dataclasses.replace(t, last_used_at=None)
-                              for n in names for t in s.access_tokens.list_for(n)],
-        }
-
-
 def create(client: FlaskClient, owner: str = "alice", who: Who = None, **body: Any) -> Any:
     """POST a token for ``owner`` (by ``owner`` with a password unless ``who`` says else)."""
     body = {"name": "ci", "permission": "write", **body}

@@ -1,0 +1,52 @@
+"""Helpers the admin-API tests share: one request, the error shape, and a snapshot of
+everything the API can change (to prove a refused request changed nothing)."""
+
+import dataclasses
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from authsvc.state import State
+from tests.conftest import PASSWORD
+
+Who = tuple[str, str] | str | None
+ROOT = ("root", PASSWORD)
+ALICE = ("alice", PASSWORD)
+BOB = ("bob", PASSWORD)
+NEW_PASSWORD = "battery staple"
+
+
+def call(client: FlaskClient, method: str, path: str, who: Who = None, **kwargs: Any) -> Any:
+    """One API request: ``who`` is Basic (user, secret), a Bearer secret, or nobody."""
+    if isinstance(who, str):
+        kwargs["headers"] = {"Authorization": f"Bearer {who}"}
+    elif who is not None:
+        kwargs["auth"] = who
+    return client.open(f"/api/v1{path}", method=method, **kwargs)
+
+
+def error_of(response: Any, status: int, code: str | None = None) -> str:
+    """Assert the ``{"errors": [{"code", "message"}]}`` shape and status; return the message."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    (error,) = response.json["errors"]
+    assert set(error) == {"code", "message"} and error["message"]
+    if code is not None:
+        assert error["code"] == code
+    return str(error["message"])
+
+
+def snapshot(app: Flask) -> dict[str, Any]:
+    """Everything the API can change, read in a fresh app context (a session of its own)."""
+    with app.app_context():
+        s: State = app.extensions["authsvc"]
+        users = s.accounts.list_users()
+        names = [u.username for u in users]
+        return {
+            "users": [(u.username, u.password_hash, u.admin, u.disabled, u.robot) for u in users],
+            "repositories": [(r.name, r.visibility) for r in s.repos.search()[0]],
+            "grants": s.repos.list_grants(),
+            "access_tokens": [dataclasses.replace(t, last_used_at=None)
+                              for n in names for t in s.access_tokens.list_for(n)],
+            "refresh_tokens": [(n, r.id) for n in names for r in s.refresh_tokens.list_for(n)],
+        }
