@@ -51,7 +51,8 @@ class Accounts:
 
     def get_user(self, username: str) -> User:
         """The user called ``username``; raises NotFound."""
-        user = self.session.execute(select(User).where(User.username == username)).scalar()
+        user: User | None = self.session.execute(
+            select(User).where(User.username == username)).scalar()
         if user is None:
             raise NotFound(f"user {username[:300]!r} does not exist")
         return user

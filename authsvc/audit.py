@@ -78,15 +78,16 @@ class Event:
 def _columns(event: Event, actor: str | None) -> dict[str, Any]:
     """The audit row for ``event`` in the current origin; logs it as one JSON line."""
     origin = current_origin()
-    values = {
-        "at": datetime.now(UTC), "action": event.action,
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "at": now, "action": event.action,
         "actor": _clip(origin.actor if actor is None else actor, 300),
         "target": _clip(event.target, 600), "remote_addr": _clip(origin.remote_addr, 64),
         "client_id": _clip(origin.client_id, 128), "service": _clip(event.service, 255),
         "requested": _clip(event.requested, 4000), "granted": _clip(event.granted, 4000),
         "detail": _clip(event.detail, 1000)}
     line = {k: v for k, v in asdict(event).items() if v and k != "extra"}
-    line.update({"at": values["at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": values["actor"],
+    line.update({"at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": values["actor"],
                  "remote_addr": values["remote_addr"], "client_id": values["client_id"],
                  **event.extra})
     log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))

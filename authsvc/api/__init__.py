@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authsvc.audit import Origin, set_origin
 from authsvc.errors import AuthenticationFailed, AuthsvcError, TooManyAttempts
@@ -22,12 +22,28 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 def register_blueprints(app: Flask) -> None:
     register_origin(app)
+    register_hsts(app)
     from authsvc.api import audit, openapi, repositories, users  # noqa: F401 - routes on admin.bp
     from authsvc.api.admin import bp as admin_bp
     from authsvc.api.token import bp as token_bp
+    from authsvc.api.wellknown import bp as wellknown_bp
 
     app.register_blueprint(token_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(wellknown_bp)
+
+
+#: authsvc answers HTTPS only: browsers (and the admin API's web clients) must never fall back.
+HSTS = "max-age=31536000"
+
+
+def register_hsts(app: Flask) -> None:
+    """Every response, errors included, carries ``Strict-Transport-Security``."""
+
+    @app.after_request
+    def add_hsts(response: Response) -> Response:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
 
 
 def register_origin(app: Flask) -> None:
@@ -58,7 +74,7 @@ def register_error_handlers(app: Flask) -> None:
         status = error.code or 500
         code = (error.name or "error").upper().replace(" ", "_")
         response = error_response(status, code, error.description or error.name)
-        if status == 405 and error.valid_methods:
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from authsvc.api.auth_header import authorization
 from authsvc.audit import current_origin, set_origin
 from authsvc.errors import (
     AuthenticationFailed,
@@ -41,7 +42,7 @@ def authenticate() -> None:
     (access token) credentials."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    auth = request.authorization
+    auth = authorization()
     credentials = state().credentials
     address = request.remote_addr
     if auth is not None and auth.type == "basic" and auth.username and auth.password:
@@ -91,7 +92,8 @@ def json_body(fields: Mapping[str, type | tuple[type, ...]],
         if name not in body:
             raise InvalidRequest(f"the field {name!r} is required")
     for name, value in body.items():
-        kinds = fields[name] if isinstance(fields[name], tuple) else (fields[name],)
+        kind = fields[name]
+        kinds: tuple[type, ...] = kind if isinstance(kind, tuple) else (kind,)
         # bool is an int in Python, but true is no number of days
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise InvalidRequest(f"the field {name!r} has the wrong type")

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from authsvc.api.auth_header import authorization
 from authsvc.audit import Event, current_origin, set_origin
 from authsvc.errors import (
     AuthenticationFailed,
@@ -41,7 +42,7 @@ def request_subject(app_state: State) -> Subject:
     """
     if "Authorization" not in request.headers:
         return ANONYMOUS
-    auth = request.authorization
+    auth = authorization()
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         raise AuthenticationFailed()
     return app_state.credentials.basic(auth.username, auth.password, request.remote_addr)
@@ -102,7 +103,8 @@ def _get_token(app_state: State) -> Response:
     set_origin(replace(current_origin(), actor=subject.name or ""))
     grant_type = "anonymous" if subject.name is None else "basic"
     body, _ = token_body(app_state, subject, service, scopes, grant_type)
-    if request.args.get("offline_token") == "true" and wants_refresh_token(subject):
+    if (request.args.get("offline_token") == "true" and subject.name is not None
+            and wants_refresh_token(subject)):
         body["refresh_token"] = app_state.refresh_tokens.issue(
             subject.name, service, request.args.get("client_id", ""))
     return jsonify(body)
@@ -141,7 +143,8 @@ def _grant(app_state: State) -> dict[str, Any]:
     if grant_type == "password":
         subject = app_state.credentials.basic(_form_field("username"), _form_field("password"),
                                               address)
-        if request.form.get("access_type") == "offline" and wants_refresh_token(subject):
+        if (request.form.get("access_type") == "offline" and subject.name is not None
+                and wants_refresh_token(subject)):
             refresh_token = app_state.refresh_tokens.issue(subject.name, service, client_id)
     else:
         refresh_token = _form_field("refresh_token")

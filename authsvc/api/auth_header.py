@@ -1,0 +1,13 @@
+"""Reading the Authorization header without letting a malformed one become a 500."""
+
+from flask import request
+from werkzeug.datastructures import Authorization
+
+
+def authorization() -> Authorization | None:
+    """The parsed Authorization header, or None when it is missing or cannot be parsed
+    (bad base64, non-ASCII bytes, no colon): the caller answers 401 either way."""
+    try:
+        return request.authorization
+    except (ValueError, UnicodeError):
+        return None
