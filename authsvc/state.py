@@ -11,6 +11,7 @@ from authsvc.access_tokens import AccessTokens
 from authsvc.accounts import Accounts
 from authsvc.audit import Audit
 from authsvc.certs import CertPaths, check_private_key_file
+from authsvc.credential_cache import CredentialCache
 from authsvc.credentials import Credentials
 from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
 from authsvc.passwords import PasswordHasher
@@ -42,8 +43,9 @@ class State:
         self.config = config
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
         self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
-        self.audit = Audit(session)
-        self.accounts = Accounts(session, self.hasher, self.audit)
+        self.audit = Audit(session, config["AUDIT_BATCH_SECONDS"])
+        self.accounts = Accounts(session, self.hasher, self.audit,
+                                 CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]))
         self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"])
         self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"])
         self.access_tokens = AccessTokens(session, self.audit)
