@@ -2,17 +2,20 @@
 
 One command makes: a CA that clients trust (``ca.pem``), HTTPS certificates for authsvc and for
 the registry signed by it, and a separate token-signing key with a long-lived self-signed
-certificate, which is also written as ``rootcertbundle.pem`` for the registry to trust.
+certificate. What the registry trusts is published from the signing certificates as
+``rootcertbundle.pem`` and ``jwks.json`` (``write_trust_files``); ``authsvc.keys`` rotates them.
 """
 
 import ipaddress
+import json
 import os
 import stat
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from authsvc.errors import CertificateError, Conflict
+from authsvc.tokens import KidFormat, PublicKey, jwks_document
 
 KeyType = Literal["ec", "rsa"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -68,12 +72,46 @@ class CertPaths:
         return self.root / "token-signing-key.pem"
 
     @property
+    def signing_next(self) -> Path:
+        """The next signing certificate: trusted by the registry, not signing yet."""
+        return self.root / "token-signing-next.pem"
+
+    @property
+    def signing_next_key(self) -> Path:
+        return self.root / "token-signing-next-key.pem"
+
+    @property
+    def signing_previous(self) -> Path:
+        """The certificate of the key signing before the last switch, trusted for a grace."""
+        return self.root / "token-signing-previous.pem"
+
+    @property
+    def signing_previous_info(self) -> Path:
+        """Until when the previous certificate must stay trusted (JSON)."""
+        return self.root / "token-signing-previous.json"
+
+    @property
     def bundle(self) -> Path:
         return self.root / "rootcertbundle.pem"
 
+    @property
+    def jwks(self) -> Path:
+        return self.root / "jwks.json"
+
     def all(self) -> list[Path]:
+        """Every file ``bootstrap`` writes."""
         return [self.ca, self.ca_key, self.authsvc, self.authsvc_key, self.registry,
-                self.registry_key, self.signing, self.signing_key, self.bundle]
+                self.registry_key, self.signing, self.signing_key, self.bundle, self.jwks]
+
+    def rotation(self) -> list[Path]:
+        """The files a key rotation in progress leaves (see ``authsvc.keys``)."""
+        return [self.signing_next, self.signing_next_key, self.signing_previous,
+                self.signing_previous_info]
+
+    def signing_certificates(self) -> list[Path]:
+        """The signing certificates that must be trusted, active first, as far as they exist."""
+        return [self.signing] + [p for p in (self.signing_next, self.signing_previous)
+                                 if p.exists()]
 
 
 def generate_key(key_type: KeyType = "ec") -> PrivateKey:
@@ -155,6 +193,20 @@ def write_private_key(path: Path, key: PrivateKey) -> None:
         out.write(data)
 
 
+def write_public_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step (mode 0644): a registry starting meanwhile
+    reads the old file or the new one, never half of one."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def check_private_key_file(path: Path) -> None:
     """Raise CertificateError unless ``path`` exists and only its owner can read it."""
     try:
@@ -167,19 +219,75 @@ def check_private_key_file(path: Path) -> None:
             f"run `chmod 600 {path}`")
 
 
+def load_certificate(path: Path) -> x509.Certificate:
+    """The PEM certificate in ``path``. Raises CertificateError when missing or unreadable."""
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError as e:
+        raise CertificateError(f"{path} is missing: run `authsvc certs init`") from e
+    except ValueError as e:
+        raise CertificateError(f"{path} is not a PEM certificate: {e}") from e
+
+
+def trusted_certificates(paths: CertPaths) -> list[x509.Certificate]:
+    """The signing certificates the registry must trust: active, next, previous (those present).
+
+    Raises CertificateError when one is missing or unreadable.
+    """
+    return [load_certificate(path) for path in paths.signing_certificates()]
+
+
+def signing_public_key(cert: x509.Certificate) -> PublicKey:
+    """The RSA or EC key of a signing certificate; raises CertificateError for any other."""
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise CertificateError("a token-signing certificate must hold an RSA or EC key")
+    return key
+
+
+def _jwks(certificates: Sequence[x509.Certificate], kid_format: KidFormat) -> dict[str, Any]:
+    return jwks_document([signing_public_key(cert) for cert in certificates], kid_format)
+
+
+def jwks(paths: CertPaths, kid_format: KidFormat) -> dict[str, Any]:
+    """The JWK Set of every trusted signing key, with ``kid`` in ``kid_format``.
+
+    Raises CertificateError when a signing certificate is missing, unreadable or unusable.
+    """
+    return _jwks(trusted_certificates(paths), kid_format)
+
+
+def write_trust_files(paths: CertPaths, kid_format: KidFormat) -> list[Path]:
+    """Rewrite ``rootcertbundle.pem`` and ``jwks.json`` from the signing certificates.
+
+    The registry reads both only when it starts. Returns the two paths; raises
+    CertificateError when a signing certificate is missing, unreadable or unusable.
+    """
+    certificates = trusted_certificates(paths)
+    document = _jwks(certificates, kid_format)
+    write_public_file(paths.bundle, b"".join(cert_pem(c) for c in certificates))
+    write_public_file(paths.jwks, json.dumps(document, indent=2).encode("ascii") + b"\n")
+    return [paths.bundle, paths.jwks]
+
+
 def bootstrap(root: Path, hosts: Sequence[str], *, force: bool = False,
-              key_type: KeyType = "ec", now: datetime | None = None) -> list[Path]:
+              key_type: KeyType = "ec", kid_format: KidFormat = "libtrust",
+              now: datetime | None = None) -> list[Path]:
     """Create every certificate and key under ``root``; return the paths written.
 
-    Raises Conflict when files exist and ``force`` is false, so nothing is overwritten by accident.
+    ``jwks.json`` names the signing key by ``kid_format`` (KID_FORMAT). A rotation in progress
+    is forgotten. Raises Conflict when files exist and ``force`` is false, so nothing is
+    overwritten by accident.
     """
     if not hosts:
         raise CertificateError("give at least one --host name for the HTTPS certificates")
     paths = CertPaths(root)
-    existing = [p for p in paths.all() if p.exists()]
+    existing = [p for p in paths.all() + paths.rotation() if p.exists()]
     if existing and not force:
         raise Conflict(f"{existing[0]} already exists; pass --force to replace the certificates")
     root.mkdir(parents=True, exist_ok=True)
+    for stale in paths.rotation():
+        stale.unlink(missing_ok=True)
     moment = now or datetime.now(UTC)
     ca_key, authsvc_key, registry_key = generate_key(), generate_key(), generate_key()
     signing_key = generate_key(key_type)
@@ -195,5 +303,5 @@ def bootstrap(root: Path, hosts: Sequence[str], *, force: bool = False,
     paths.registry.write_bytes(
         cert_pem(make_server_cert(registry_key, "registry", hosts, ca, ca_key, moment)))
     paths.signing.write_bytes(signing)
-    paths.bundle.write_bytes(signing)
+    write_trust_files(paths, kid_format)
     return paths.all()

@@ -1,5 +1,6 @@
 """The services one app instance holds: password hasher, account store, token issuer."""
 
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,11 +14,15 @@ from authsvc.audit import Audit
 from authsvc.certs import CertPaths, check_private_key_file
 from authsvc.credential_cache import CredentialCache
 from authsvc.credentials import Credentials
+from authsvc.errors import CertificateError
+from authsvc.keys import read_key_set, unpublished
 from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
 from authsvc.passwords import PasswordHasher
 from authsvc.refresh_tokens import RefreshTokens
 from authsvc.repositories import Repositories
 from authsvc.tokens import TokenIssuer, load_signing_key
+
+log = logging.getLogger(__name__)
 
 
 def failure_store(config: Mapping[str, Any], session: scoped_session) -> FailureStore:  # type: ignore[type-arg]
@@ -67,9 +72,22 @@ class State:
         return self._issuer
 
     def load_issuer(self) -> TokenIssuer:
+        """A token issuer with the active signing key (``token-signing-key.pem``).
+
+        Raises CertificateError when the key is unsafe (group or others may read it) or
+        unusable. Logs a warning when ``rootcertbundle.pem``/``jwks.json`` do not publish the
+        signing keys with KID_FORMAT kids: a registry that reads them may refuse tokens.
+        """
         check_private_key_file(self.certs.signing_key)
+        kid_format = self.config["KID_FORMAT"]
         key = load_signing_key(self.certs.signing_key.read_bytes(),
-                               self.certs.signing.read_bytes(), self.config["KID_FORMAT"])
+                               self.certs.signing.read_bytes(), kid_format)
+        try:
+            problems = unpublished(self.certs, read_key_set(self.certs, kid_format), kid_format)
+        except CertificateError as e:
+            problems = [e.message]
+        for problem in problems:
+            log.warning("%s; run `authsvc certs publish` and restart the registry", problem)
         return TokenIssuer(key, self.config["ISSUER"], self.config["TOKEN_TTL"],
                            include_x5c=self.config["TOKEN_X5C"])
 

@@ -54,15 +54,22 @@ def libtrust_key_id(public_key: PublicKey) -> str:
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
-def _jwk_members(public_key: PublicKey) -> dict[str, str]:
+def _jwk_members(public_key: PublicKey, *, fixed_width: bool) -> dict[str, str]:
+    """The required JWK members. EC coordinates are either minimal-length bytes (what
+    distribution hashes for its thumbprint) or full curve width (RFC 7518 §6.2.1.2, which
+    go-jose insists on when it reads a JWKS)."""
     if isinstance(public_key, rsa.RSAPublicKey):
         numbers = public_key.public_numbers()
         return {"e": _b64url(_int_bytes(numbers.e)), "kty": "RSA",
                 "n": _b64url(_int_bytes(numbers.n))}
     point = public_key.public_numbers()
-    curve = _CURVES[public_key.curve.name]
-    return {"crv": curve, "kty": "EC", "x": _b64url(_int_bytes(point.x)),
-            "y": _b64url(_int_bytes(point.y))}
+    width = (public_key.curve.key_size + 7) // 8
+
+    def coordinate(value: int) -> str:
+        return _b64url(value.to_bytes(width, "big") if fixed_width else _int_bytes(value))
+
+    return {"crv": _CURVES[public_key.curve.name], "kty": "EC", "x": coordinate(point.x),
+            "y": coordinate(point.y)}
 
 
 def jwk_thumbprint(public_key: PublicKey) -> str:
@@ -70,7 +77,8 @@ def jwk_thumbprint(public_key: PublicKey) -> str:
 
     RFC 7638 thumbprint, except that EC coordinates are minimal-length bytes as in distribution.
     """
-    canonical = json.dumps(_jwk_members(public_key), separators=(",", ":"), sort_keys=True)
+    members = _jwk_members(public_key, fixed_width=False)
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
     return _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
@@ -78,16 +86,38 @@ def key_id(public_key: PublicKey, kid_format: KidFormat) -> str:
     return libtrust_key_id(public_key) if kid_format == "libtrust" else jwk_thumbprint(public_key)
 
 
-def algorithm_for(private_key: PrivateKey) -> str:
-    """RS256 for RSA ≥ 2048 bits, ES256 for P-256: the two every registry version accepts."""
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        if private_key.key_size < 2048:
+def algorithm_for(key: PrivateKey | PublicKey) -> str:
+    """RS256 for RSA ≥ 2048 bits, ES256 for P-256: the two every registry version accepts.
+
+    Takes the private key or its public half. Raises CertificateError for any other key.
+    """
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        if key.key_size < 2048:
             raise CertificateError("the token-signing RSA key must have at least 2048 bits")
         return "RS256"
-    if isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name == (
-            "secp256r1"):
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and (
+            key.curve.name == "secp256r1"):
         return "ES256"
     raise CertificateError("the token-signing key must be RSA (≥ 2048 bits) or EC P-256")
+
+
+def public_jwk(public_key: PublicKey, kid: str) -> dict[str, str]:
+    """``public_key`` as a JWK (RFC 7517) for signature checks, under ``kid``.
+
+    Raises CertificateError for a key authsvc does not sign with (see ``algorithm_for``).
+    """
+    algorithm = algorithm_for(public_key)
+    return {**_jwk_members(public_key, fixed_width=True), "kid": kid, "alg": algorithm,
+            "use": "sig"}
+
+
+def jwks_document(public_keys: Sequence[PublicKey], kid_format: KidFormat) -> dict[str, Any]:
+    """A JWK Set listing ``public_keys``, each under its ``kid`` in ``kid_format``.
+
+    This is what distribution 3.x reads from its ``auth.token.jwks`` file: it trusts every key
+    under its ``kid``, so tokens must carry the same ``kid`` (the same KID_FORMAT).
+    """
+    return {"keys": [public_jwk(key, key_id(key, kid_format)) for key in public_keys]}
 
 
 @dataclass(frozen=True)
@@ -103,8 +133,7 @@ class SigningKey:
     @property
     def public_jwk(self) -> dict[str, str]:
         """The public key as a JWK with this key's ``kid``, for a JWKS document."""
-        return {**_jwk_members(self.private_key.public_key()), "kid": self.kid,
-                "alg": self.algorithm, "use": "sig"}
+        return public_jwk(self.private_key.public_key(), self.kid)
 
 
 def load_signing_key(

@@ -1,6 +1,7 @@
 """Certificate bootstrap: the files a registry and its clients need, and that they verify."""
 
 import ipaddress
+import json
 import os
 import stat
 from datetime import UTC, datetime, timedelta
@@ -25,10 +26,14 @@ from authsvc.certs import (
     CertPaths,
     bootstrap,
     check_private_key_file,
+    jwks,
+    trusted_certificates,
     write_private_key,
+    write_public_file,
+    write_trust_files,
 )
 from authsvc.errors import CertificateError, Conflict
-from authsvc.tokens import load_signing_key
+from authsvc.tokens import key_id, load_signing_key
 
 HOSTS = ["registry.example", "localhost", "127.0.0.1", "::1"]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -60,6 +65,7 @@ def test_bootstrap_writes_every_file(certs: CertPaths) -> None:
     assert names == sorted([
         "ca.pem", "ca-key.pem", "authsvc.pem", "authsvc-key.pem", "registry.pem",
         "registry-key.pem", "token-signing.pem", "token-signing-key.pem", "rootcertbundle.pem",
+        "jwks.json",
     ])
     for path in certs.all():
         assert path.stat().st_size > 0
@@ -94,6 +100,46 @@ def test_every_key_is_distinct(certs: CertPaths) -> None:
     assert len(ders) == 4
 
 
+@pytest.mark.parametrize("kid_format", ["libtrust", "jwk-thumbprint"])
+def test_bootstrap_writes_jwks_with_the_kid_format(tmp_path: Path, kid_format) -> None:
+    paths = CertPaths(tmp_path)
+    bootstrap(tmp_path, ["localhost"], kid_format=kid_format, now=NOW)
+    document = json.loads(paths.jwks.read_text())
+    public = load_cert(paths.signing).public_key()
+    assert [k["kid"] for k in document["keys"]] == [key_id(public, kid_format)]
+    assert document == jwks(paths, kid_format)
+    assert "d" not in document["keys"][0]
+    assert mode(paths.jwks) == mode(paths.bundle) == 0o644
+
+
+def test_trust_files_list_every_signing_certificate_active_first(certs: CertPaths) -> None:
+    other = certs.root / "other"
+    bootstrap(other, ["localhost"], now=NOW)
+    certs.signing_previous.write_bytes(CertPaths(other).signing.read_bytes())
+    write_trust_files(certs, "libtrust")
+    listed = x509.load_pem_x509_certificates(certs.bundle.read_bytes())
+    assert listed == trusted_certificates(certs) == [load_cert(certs.signing),
+                                                     load_cert(certs.signing_previous)]
+    assert len(json.loads(certs.jwks.read_text())["keys"]) == 2
+    assert sorted(p.name for p in certs.root.iterdir() if p.name.startswith(".")) == []
+
+
+def test_trust_files_need_the_active_certificate(tmp_path: Path) -> None:
+    with pytest.raises(CertificateError, match="missing"):
+        write_trust_files(CertPaths(tmp_path), "libtrust")
+    assert not CertPaths(tmp_path).bundle.exists()
+
+
+def test_write_public_file_replaces_in_one_step(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.pem"
+    path.write_text("old")
+    path.chmod(0o600)
+    write_public_file(path, b"new")
+    assert path.read_bytes() == b"new"
+    assert mode(path) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle.pem"]
+
+
 def test_bootstrap_refuses_to_overwrite(certs: CertPaths) -> None:
     before = {p: p.read_bytes() for p in certs.all()}
     with pytest.raises(Conflict):
@@ -108,6 +154,21 @@ def test_bootstrap_refuses_when_any_single_file_exists(tmp_path: Path) -> None:
         bootstrap(tmp_path, HOSTS, now=NOW)
     assert paths.bundle.read_text() == "keep me"
     assert not paths.signing_key.exists()
+
+
+def test_bootstrap_refuses_while_a_rotation_is_in_progress(tmp_path: Path) -> None:
+    paths = CertPaths(tmp_path)
+    paths.signing_next_key.write_text("a next key")
+    with pytest.raises(Conflict, match="token-signing-next-key.pem"):
+        bootstrap(tmp_path, HOSTS, now=NOW)
+
+
+def test_bootstrap_force_forgets_a_rotation_in_progress(certs: CertPaths) -> None:
+    for path in certs.rotation():
+        path.write_text("stale")
+    bootstrap(certs.root, HOSTS, force=True, now=NOW)
+    assert not any(path.exists() for path in certs.rotation())
+    assert x509.load_pem_x509_certificates(certs.bundle.read_bytes()) == [load_cert(certs.signing)]
 
 
 def test_bootstrap_force_replaces_and_tightens_modes(certs: CertPaths) -> None:

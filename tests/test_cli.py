@@ -24,6 +24,7 @@ def test_every_command_has_help(runner: FlaskCliRunner) -> None:
                 ["user", "passwd"], ["user", "disable"], ["user", "list"], ["repo", "add"],
                 ["repo", "visibility"], ["repo", "list"], ["grant"], ["revoke"], ["grants"],
                 ["refresh-token", "list"], ["refresh-token", "revoke"], ["access-token", "create"],
+                ["certs", "rotate"], ["certs", "prune"], ["certs", "status"], ["certs", "publish"],
                 ["access-token", "list"], ["access-token", "revoke"]]
     for words in commands:
         code, output = run(runner, *words, "--help")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "authsvc"
-PURE = ["errors", "scopes", "policy", "tokens", "certs", "passwords", "registry_config",
-        "config"]
+PURE = ["errors", "scopes", "policy", "tokens", "certs", "keys", "passwords", "registry_config",
+        "config", "credential_cache"]
 FORBIDDEN = ("flask", "flask_sqlalchemy", "sqlalchemy", "werkzeug", "authsvc.models",
              "authsvc.api", "authsvc.cli", "authsvc.accounts", "authsvc.state")
 

@@ -1,4 +1,5 @@
-"""The registry config.yml: valid YAML that makes distribution trust authsvc's tokens."""
+"""The registry config.yml: valid YAML that makes distribution (2.x or 3.x) trust authsvc's
+tokens, and the ``registry-config`` command that prints it."""
 
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 import yaml
 
 from authsvc.certs import CertPaths
+from authsvc.cli import cli
 from authsvc.registry_config import registry_config
 
 REALM = "https://auth.example:5001/token"
@@ -77,3 +79,49 @@ def test_paths_with_spaces_and_specials(tmp_path: Path) -> None:
     config = render(tmp_path, certs=CertPaths(odd), storage_dir=odd / "data 'x'")
     assert config["auth"]["token"]["rootcertbundle"] == str(odd / "rootcertbundle.pem")
     assert config["storage"]["filesystem"]["rootdirectory"] == str(odd / "data 'x'")
+
+
+def test_version_2_has_no_distribution_3_keys(tmp_path: Path) -> None:
+    token = render(tmp_path, registry_version=2, signing_algorithms=["ES256"])["auth"]["token"]
+    assert "jwks" not in token and "signingalgorithms" not in token
+
+
+@pytest.mark.parametrize("algorithms", [["ES256"], ["ES256", "RS256"]])
+def test_version_3_trusts_the_jwks_file_and_our_algorithms(tmp_path: Path, algorithms) -> None:
+    token = render(tmp_path, registry_version=3, signing_algorithms=algorithms)["auth"]["token"]
+    assert token["jwks"] == str(tmp_path / "certs" / "jwks.json")
+    assert token["rootcertbundle"] == str(tmp_path / "certs" / "rootcertbundle.pem")
+    assert token["signingalgorithms"] == algorithms
+
+
+def test_version_3_without_algorithms_keeps_the_registry_default(tmp_path: Path) -> None:
+    token = render(tmp_path, registry_version=3)["auth"]["token"]
+    assert "signingalgorithms" not in token
+    assert token["jwks"].endswith("jwks.json")
+
+
+# -- the command -------------------------------------------------------------------------------
+
+def _command(runner, *args: str) -> dict:
+    result = runner.invoke(cli, ["registry-config", "--registry-addr", "127.0.0.1:5000", *args])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load(result.output)
+    assert isinstance(config, dict)
+    return config["auth"]["token"]
+
+
+def test_command_defaults_to_registry_2(runner) -> None:
+    token = _command(runner)
+    assert set(token) == {"realm", "service", "issuer", "rootcertbundle"}
+
+
+def test_command_for_registry_3_names_the_signing_algorithm(runner, certs_dir: Path) -> None:
+    token = _command(runner, "--registry-version", "3")
+    assert token["jwks"] == str(CertPaths(certs_dir).jwks)
+    assert token["signingalgorithms"] == ["ES256"]  # the session's key is EC P-256
+
+
+def test_command_refuses_unknown_versions(runner) -> None:
+    result = runner.invoke(cli, ["registry-config", "--registry-addr", "r:5000",
+                                 "--registry-version", "4"])
+    assert result.exit_code == 2

@@ -20,10 +20,13 @@ from authsvc.tokens import (
     IssuedToken,
     SigningKey,
     TokenIssuer,
+    algorithm_for,
     jwk_thumbprint,
+    jwks_document,
     key_id,
     libtrust_key_id,
     load_signing_key,
+    public_jwk,
 )
 
 ISSUER = "authsvc.example"
@@ -226,6 +229,78 @@ def test_public_jwk_verifies_issued_tokens(ec_signing) -> None:
     verifier = jwt.PyJWK(jwk).key
     claims = jwt.decode(token, verifier, algorithms=["ES256"], audience=SERVICE, issuer=ISSUER)
     assert claims["sub"] == "alice"
+
+
+# -- JWKS ----------------------------------------------------------------------------------------
+
+def test_jwk_ec_coordinates_are_full_width_even_when_the_thumbprint_is_not() -> None:
+    """go-jose (distribution 3.x reading its jwks file) refuses a short x or y, while the
+    thumbprint distribution computes hashes the minimal bytes: the two must differ here."""
+    public = _p256_key_with_short_x()
+    jwk = public_jwk(public, "k1")
+    x = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    y = base64.urlsafe_b64decode(jwk["y"] + "=" * (-len(jwk["y"]) % 4))
+    assert len(x) == len(y) == 32
+    assert x[0] == 0
+    assert jwk == {**ECAlgorithm.to_jwk(public, as_dict=True), "kid": "k1", "alg": "ES256",
+                   "use": "sig"}
+    assert jwt.PyJWK(jwk).key.public_numbers() == public.public_numbers()
+
+
+def test_rsa_jwk_round_trips(rsa_key) -> None:
+    jwk = public_jwk(rsa_key.public_key(), "k2")
+    assert jwk["kty"] == "RSA" and jwk["alg"] == "RS256" and jwk["use"] == "sig"
+    assert "d" not in jwk and "p" not in jwk
+    assert jwt.PyJWK(jwk).key.public_numbers() == rsa_key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize("kid_format", ["libtrust", "jwk-thumbprint"])
+def test_jwks_document_lists_every_key_under_its_kid(ec_key, rsa_key, kid_format) -> None:
+    keys = [ec_key.public_key(), rsa_key.public_key()]
+    document = jwks_document(keys, kid_format)
+    assert [k["kid"] for k in document["keys"]] == [key_id(k, kid_format) for k in keys]
+    assert [k["alg"] for k in document["keys"]] == ["ES256", "RS256"]
+    assert len({k["kid"] for k in document["keys"]}) == 2
+    json.dumps(document)  # plain JSON
+
+
+def test_token_verifies_with_the_jwks_entry_its_kid_names(ec_signing, rsa_signing) -> None:
+    """What distribution 3.x does with a jwks file: look the key up by ``kid``, verify."""
+    document = jwks_document([ec_signing.private_key.public_key(),
+                              rsa_signing.private_key.public_key()], "libtrust")
+    by_kid = {k["kid"]: jwt.PyJWK(k) for k in document["keys"]}
+    for signing in (ec_signing, rsa_signing):
+        token = TokenIssuer(signing, ISSUER, 300, include_x5c=False).issue(
+            "alice", SERVICE, []).token
+        verifier = by_kid[jwt.get_unverified_header(token)["kid"]]
+        jwt.decode(token, verifier.key, algorithms=[signing.algorithm], audience=SERVICE,
+                   issuer=ISSUER)
+
+
+@pytest.mark.parametrize(
+    ("make_key", "algorithm"),
+    [(lambda: ec.generate_private_key(ec.SECP256R1()), "ES256"),
+     (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256")],
+    ids=["ec", "rsa"],
+)
+def test_algorithm_for_private_and_public_halves(make_key, algorithm) -> None:
+    key = make_key()
+    assert algorithm_for(key) == algorithm_for(key.public_key()) == algorithm
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [lambda: ec.generate_private_key(ec.SECP384R1()),
+     lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024),  # noqa: S505
+     ed25519.Ed25519PrivateKey.generate],
+    ids=["p384", "rsa1024", "ed25519"],
+)
+def test_jwks_refuses_keys_authsvc_does_not_sign_with(make_key) -> None:
+    public = make_key().public_key()
+    with pytest.raises(CertificateError):
+        algorithm_for(public)
+    with pytest.raises(CertificateError):
+        public_jwk(public, "kid")
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,11 @@ def register_blueprints(app: Flask) -> None:
     from authsvc.api import audit, openapi, repositories, users  # noqa: F401 - routes on admin.bp
     from authsvc.api.admin import bp as admin_bp
     from authsvc.api.token import bp as token_bp
+    from authsvc.api.wellknown import bp as wellknown_bp
 
     app.register_blueprint(token_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(wellknown_bp)
 
 
 #: authsvc answers HTTPS only: browsers (and the admin API's web clients) must never fall back.

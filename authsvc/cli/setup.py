@@ -24,7 +24,7 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
     if state.certs.signing_key.exists():
         click.echo(f"certificates: kept the existing ones in {state.certs.root}")
     else:
-        bootstrap(state.certs.root, DEFAULT_HOSTS)
+        bootstrap(state.certs.root, DEFAULT_HOSTS, kid_format=state.config["KID_FORMAT"])
         click.echo(f"certificates: created in {state.certs.root} for {', '.join(DEFAULT_HOSTS)}")
     upgrade(db.engine)
     click.echo(f"database: ready ({redacted_url()})")
