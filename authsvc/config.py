@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "SERVICES": ["registry"],
     # Token lifetime in seconds.
     "TOKEN_TTL": 900,
+    # A token asked for again with the same subject, service and granted access within this
+    # many seconds is served again instead of signed anew (0: sign every time).
+    "TOKEN_CACHE_SECONDS": 5,
     # How long a verified user/password pair skips bcrypt on repeated Basic auth (0: never).
     "CREDENTIAL_CACHE_SECONDS": 60,
     # Refresh tokens (Docker's identity tokens) expire after this many days.
@@ -97,6 +100,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _int(config, "TOKEN_TTL", 60, 86400)
     _int(config, "REFRESH_TOKEN_DAYS", 1, 3650)
     _int(config, "CREDENTIAL_CACHE_SECONDS", 0, 3600)
+    _int(config, "TOKEN_CACHE_SECONDS", 0, 300)
     _int(config, "BCRYPT_ROUNDS", 4, 31)
     _int(config, "LOCKOUT_ATTEMPTS", 0, 100000)
     _int(config, "LOCKOUT_ADDRESS_ATTEMPTS", 0, 1000000)

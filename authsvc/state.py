@@ -89,7 +89,8 @@ class State:
         for problem in problems:
             log.warning("%s; run `authsvc certs publish` and restart the registry", problem)
         return TokenIssuer(key, self.config["ISSUER"], self.config["TOKEN_TTL"],
-                           include_x5c=self.config["TOKEN_X5C"])
+                           include_x5c=self.config["TOKEN_X5C"],
+                           cache_seconds=self.config["TOKEN_CACHE_SECONDS"])
 
     @property
     def realm(self) -> str:

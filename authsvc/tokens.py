@@ -8,7 +8,9 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -184,17 +186,30 @@ def access_claim(grants: Sequence[tuple[Scope, frozenset[str]]]) -> list[dict[st
             for scope, actions in grants]
 
 
+CacheKey = tuple[str, str, tuple[tuple[str, str, tuple[str, ...]], ...]]
+
+
 class TokenIssuer:
-    """Signs registry tokens with one key, for one issuer, with a fixed lifetime."""
+    """Signs registry tokens with one key, for one issuer, with a fixed lifetime.
+
+    With ``cache_seconds`` > 0, a request for exactly the same subject, audience and granted
+    access within that many seconds of a signed token gets that token again (with its own
+    ``issued_at``, so clients still see the right expiry) instead of a new signature.
+    """
 
     def __init__(
         self, key: SigningKey, issuer: str, ttl: int, *,
         include_x5c: bool = True, clock: Callable[[], float] = time.time,
+        cache_seconds: int = 0, cache_size: int = 10_000,
     ) -> None:
         self.key = key
         self.issuer = issuer
         self.ttl = ttl
         self.clock = clock
+        self.cache_seconds = min(cache_seconds, ttl // 2)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[CacheKey, IssuedToken] = OrderedDict()
+        self._lock = threading.Lock()
         self._headers: dict[str, Any] = {"kid": key.kid}
         if include_x5c:
             self._headers["x5c"] = [key.x5c]
@@ -203,7 +218,28 @@ class TokenIssuer:
         self, subject: str | None, audience: str,
         grants: Sequence[tuple[Scope, frozenset[str]]],
     ) -> IssuedToken:
-        """Sign a token for ``subject`` ("" when anonymous) holding exactly ``grants``."""
+        """A token for ``subject`` ("" when anonymous) holding exactly ``grants``."""
+        if self.cache_seconds <= 0:
+            return self._sign(subject, audience, grants)
+        key: CacheKey = (subject or "", audience, tuple(
+            (scope.type, scope.name, tuple(sorted(actions))) for scope, actions in grants))
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and now - cached.issued_at < self.cache_seconds:
+                return cached
+        issued = self._sign(subject, audience, grants)
+        with self._lock:
+            self._cache[key] = issued
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return issued
+
+    def _sign(
+        self, subject: str | None, audience: str,
+        grants: Sequence[tuple[Scope, frozenset[str]]],
+    ) -> IssuedToken:
         now = int(self.clock())
         claims = {
             "iss": self.issuer,

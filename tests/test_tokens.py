@@ -516,3 +516,45 @@ def test_token_signed_by_another_key_does_not_verify(ec_signing) -> None:
 def test_issued_at_is_rfc3339_utc(issued_at: int, text: str) -> None:
     assert IssuedToken("t", issued_at, 300).issued_at_rfc3339 == text
     assert datetime.fromisoformat(text).tzinfo is not None
+
+
+class TestTokenCache:
+    """Identical requests within the cache window reuse one signature; anything else signs."""
+
+    @pytest.fixture(autouse=True)
+    def _key(self, ec_signing: SigningKey) -> None:
+        self.key = ec_signing
+
+    def issuer(self, clock: list[float], cache_seconds: int = 5) -> TokenIssuer:
+        return TokenIssuer(self.key, "authsvc", 900, clock=lambda: clock[0],
+                           cache_seconds=cache_seconds)
+
+    def test_same_subject_service_and_access_reuse_the_token_within_the_window(self) -> None:
+        clock = [1_000_000.0]
+        issuer = self.issuer(clock)
+        pull = [(Scope("repository", "alice/a", frozenset({"pull"})), frozenset({"pull"}))]
+        first = issuer.issue("alice", "registry", pull)
+        clock[0] += 4
+        again = issuer.issue("alice", "registry", pull)
+        assert again == first and again.issued_at == 1_000_000
+        clock[0] += 1
+        assert issuer.issue("alice", "registry", pull).token != first.token
+
+    def test_any_difference_signs_a_new_token(self) -> None:
+        clock = [1_000_000.0]
+        issuer = self.issuer(clock)
+        scope = Scope("repository", "alice/a", frozenset({"pull", "push"}))
+        first = issuer.issue("alice", "registry", [(scope, frozenset({"pull", "push"}))])
+        others = [
+            issuer.issue("bob", "registry", [(scope, frozenset({"pull", "push"}))]),
+            issuer.issue("alice", "other", [(scope, frozenset({"pull", "push"}))]),
+            issuer.issue("alice", "registry", [(scope, frozenset({"pull"}))]),
+            issuer.issue(None, "registry", [(scope, frozenset({"pull", "push"}))]),
+        ]
+        assert len({first.token, *(o.token for o in others)}) == 5
+
+    def test_zero_turns_the_cache_off(self) -> None:
+        clock = [1_000_000.0]
+        issuer = self.issuer(clock, cache_seconds=0)
+        assert issuer.issue("alice", "registry", []).token != issuer.issue(
+            "alice", "registry", []).token
