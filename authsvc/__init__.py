@@ -41,9 +41,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["authsvc"] = State(app.config, db.session)
 
     from authsvc.api import register_blueprints, register_error_handlers
+    from authsvc.api.body_limit import BodyLimit
 
     register_blueprints(app)
     register_error_handlers(app)
+    app.wsgi_app = BodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
     return app
 
 

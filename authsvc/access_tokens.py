@@ -119,10 +119,12 @@ class AccessTokens:
                 or row.user.disabled
                 or (username is not None and row.user.username != username)):
             raise AuthenticationFailed()
-        row.last_used_at = now
         user = row.user
         limit = TokenLimit(PERMISSIONS[row.permission], tuple(row.repositories.split()))
-        self.session.commit()
+        last_used = _aware(row.last_used_at)
+        if last_used is None or now - last_used >= timedelta(minutes=1):
+            row.last_used_at = now  # written at most once a minute, not on every request
+            self.session.commit()
         return Subject(user.username, admin=user.admin, disabled=user.disabled, limit=limit)
 
     def list_for(self, username: str) -> list[TokenInfo]:

@@ -73,8 +73,11 @@ class DatabaseStore:
         self.session.commit()
 
     def clear(self, key: str) -> None:
-        self.session.execute(delete(LoginFailure).where(LoginFailure.key == key))
-        self.session.commit()
+        deleted = self.session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+        if deleted.rowcount:  # type: ignore[attr-defined]
+            self.session.commit()
+        else:  # nothing to forget: no write transaction on every successful login
+            self.session.rollback()
 
 
 class RedisStore:

@@ -22,6 +22,7 @@ from authsvc.policy import Subject
 
 PREFIX = "authsvc_rt_"
 INVALID = "refresh token is invalid, expired or revoked"
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def secret_hash(secret: str) -> str:
@@ -65,9 +66,11 @@ class RefreshTokens:
                 or row.service != service or row.client_id != client_id
                 or _aware(row.expires_at) <= now or row.user.disabled):
             raise AuthenticationFailed(INVALID)
-        row.last_used_at = now
         user = row.user
-        self.session.commit()
+        last_used = _aware(row.last_used_at) if row.last_used_at else None
+        if last_used is None or now - last_used >= LAST_USED_PRECISION:
+            row.last_used_at = now  # written at most once a minute, not on every pull
+            self.session.commit()
         return Subject(user.username, admin=user.admin, disabled=user.disabled)
 
     def list_for(self, username: str) -> Sequence[RefreshToken]:

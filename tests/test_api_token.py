@@ -179,10 +179,10 @@ def test_unknown_path_is_json_404(client: FlaskClient) -> None:
     assert response.json["errors"][0]["code"] == "NOT_FOUND"
 
 
-def test_oversized_body_is_413_in_registry_error_format(client: FlaskClient) -> None:
+def test_oversized_body_is_413_in_oauth_error_format(client: FlaskClient) -> None:
     response = client.post("/token", data={"grant_type": "password", "scope": "x" * 70000})
     assert response.status_code == 413
-    assert response.json["errors"][0]["code"] == "REQUEST_ENTITY_TOO_LARGE"
+    assert response.json["error"] == "invalid_request"
 
 
 def test_too_many_scopes_is_400(client: FlaskClient) -> None:

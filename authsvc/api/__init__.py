@@ -51,10 +51,9 @@ def register_origin(app: Flask) -> None:
 
     @app.before_request
     def start_origin() -> None:
-        client_id = request.args.get("client_id") or ""
-        if not client_id and request.mimetype == "application/x-www-form-urlencoded":
-            client_id = request.form.get("client_id", "")
-        set_origin(Origin(remote_addr=request.remote_addr or "", client_id=client_id))
+        # The form (POST /token) is read by its view, which adds the client id from it.
+        set_origin(Origin(remote_addr=request.remote_addr or "",
+                          client_id=request.args.get("client_id") or ""))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -77,6 +76,11 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
+
+    @app.errorhandler(UnicodeError)
+    def handle_bad_encoding(error: UnicodeError) -> Response:
+        """Raw bytes in the query string that are not UTF-8: a bad request, not a crash."""
+        return error_response(400, "BAD_REQUEST", "the request is not valid UTF-8")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -9,6 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from authsvc.api.auth_header import authorization
 from authsvc.audit import Event, current_origin, set_origin
@@ -80,9 +82,14 @@ def audited(handler: Callable[[State], Response]) -> Callable[[], Response]:
         try:
             return handler(app_state)
         except AuthsvcError as error:
-            requested = " ".join(request.values.getlist("scope"))
+            values: MultiDict[str, str]
+            try:
+                values = request.values
+            except HTTPException:  # a body the form parser refused: audit the query alone
+                values = request.args
+            requested = " ".join(values.getlist("scope"))
             app_state.audit.record(Event(
-                "token.refused", service=request.values.get("service", "")[:255],
+                "token.refused", service=values.get("service", "")[:255],
                 requested=requested, detail=f"{error.code}: {error.message}"))
             raise
 
@@ -128,9 +135,14 @@ def _post_token(app_state: State) -> Response:
         if error.status >= 500:
             raise
         raise OAuthError(error) from error
+    except (BadRequest, RequestEntityTooLarge) as error:  # a body the form parser refused
+        wrapped = InvalidRequest(error.description or "malformed request body")
+        wrapped.status = error.code or 400
+        raise OAuthError(wrapped) from error
 
 
 def _grant(app_state: State) -> dict[str, Any]:
+    set_origin(replace(current_origin(), client_id=request.form.get("client_id", "")[:128]))
     grant_type = _form_field("grant_type")
     if grant_type not in ("password", "refresh_token"):
         raise UnsupportedGrantType(f"grant_type {grant_type[:50]!r} is not supported; "

@@ -1,0 +1,1 @@
+"""The authsvc benchmark harness: ``bench/run`` (see README, "Benchmark")."""

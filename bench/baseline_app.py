@@ -1,0 +1,139 @@
+"""The same-run baselines: a minimal Flask app that signs the same registry token per request.
+
+``sign``: parse the scopes, sign an ES256 JWT with authsvc's signing key (same header: ``kid`` and
+``x5c``; same claims: iss, sub, aud, iat, nbf, exp, jti, access) and answer the same JSON body. No
+database, no policy, no audit: the floor of "a Python token endpoint" behind the same server.
+
+``bcrypt``: the same, after verifying the Basic password against a bcrypt hash (cost
+``--bcrypt-rounds``) on every request: what a service without a credential cache pays.
+
+Run under gunicorn exactly as authsvc runs (``authsvc.server.serve``: HTTPS with the same
+certificates, gthread workers, threads, keep-alive, access log)::
+
+    python -m bench.baseline_app --mode sign --certs DIR --port 5002 --workers 2 --threads 8
+
+or under granian with ``--factory bench.baseline_app:app_from_env`` (``BENCH_BASELINE_MODE``,
+``BENCH_CERTS_DIR``, ``BENCH_BCRYPT_ROUNDS``, ``BENCH_PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import bcrypt
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask, Response, jsonify, request
+
+from authsvc.tokens import libtrust_key_id  # once, at start: the same kid authsvc puts in tokens
+
+ISSUER = "authsvc"
+TTL = 900
+
+
+def _access(scopes: list[str]) -> list[dict[str, object]]:
+    access = []
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        access.append({"type": kind, "name": name,
+                       "actions": sorted(a for a in actions.split(",") if a)})
+    return access
+
+
+def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
+               password: str = "") -> Flask:
+    if mode not in ("sign", "bcrypt"):
+        raise ValueError(f"mode must be sign or bcrypt, not {mode!r}")
+    certs = Path(certs_dir)
+    key = serialization.load_pem_private_key((certs / "token-signing-key.pem").read_bytes(),
+                                             password=None)
+    cert = x509.load_pem_x509_certificate((certs / "token-signing.pem").read_bytes())
+    algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
+    headers = {"kid": libtrust_key_id(key.public_key()),  # type: ignore[arg-type]
+               "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER))
+                       .decode("ascii")]}
+    stored = (bcrypt.hashpw(password.encode(), bcrypt.gensalt(bcrypt_rounds))
+              if mode == "bcrypt" else b"")
+
+    app = Flask(__name__)
+    # authsvc.server.serve finds the HTTPS certificate here.
+    app.extensions["authsvc"] = SimpleNamespace(certs=SimpleNamespace(root=certs))
+
+    def subject() -> str | Response:
+        auth = request.authorization
+        if mode != "bcrypt":
+            return auth.username if auth and auth.username else ""
+        if auth is None or auth.type != "basic" or auth.password is None or not bcrypt.checkpw(
+                auth.password.encode(), stored):
+            response = jsonify(errors=[{"code": "UNAUTHORIZED", "message": "bad credentials"}])
+            response.status_code = 401
+            return response
+        return auth.username or ""
+
+    def body(sub: str, service: str, scopes: list[str]) -> dict[str, object]:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "sub": sub, "aud": service, "iat": now, "nbf": now - 5,
+                  "exp": now + TTL, "jti": secrets.token_urlsafe(16), "access": _access(scopes)}
+        token = jwt.encode(claims, key, algorithm=algorithm, headers=headers)  # type: ignore[arg-type]
+        return {"token": token, "access_token": token, "expires_in": TTL,
+                "issued_at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    @app.get("/token")
+    def get_token() -> Response:
+        sub = subject()
+        if isinstance(sub, Response):
+            return sub
+        return jsonify(body(sub, request.args.get("service", ""), request.args.getlist("scope")))
+
+    @app.post("/token")
+    def post_token() -> Response:
+        sub = subject()
+        if isinstance(sub, Response):
+            return sub
+        scopes = request.form.getlist("scope")
+        answer = body(sub, request.form.get("service", ""), scopes)
+        answer["scope"] = " ".join(scopes)
+        if request.form.get("refresh_token"):
+            answer["refresh_token"] = request.form["refresh_token"]
+        return jsonify(answer)
+
+    return app
+
+
+def app_from_env() -> Flask:
+    """Factory for servers that import the app (granian ``--factory``)."""
+    return create_app(os.environ.get("BENCH_BASELINE_MODE", "sign"),
+                      os.environ["BENCH_CERTS_DIR"],
+                      int(os.environ.get("BENCH_BCRYPT_ROUNDS", "10")),
+                      os.environ.get("BENCH_PASSWORD", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("sign", "bcrypt"), default="sign")
+    parser.add_argument("--certs", required=True, help="authsvc's certificate folder")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--bcrypt-rounds", type=int, default=10)
+    args = parser.parse_args()
+    from authsvc.server import serve  # the very function `authsvc serve` runs
+
+    app = create_app(args.mode, args.certs, args.bcrypt_rounds,
+                     os.environ.get("BENCH_PASSWORD", ""))
+    serve(app, args.host, args.port, args.workers, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Seeding the benchmark's authsvc site. Run by ``bench.bench`` in a subprocess with the site's
+``AUTHSVC_*`` environment, after ``authsvc init``::
+
+    python -m bench.seed small                  # the 10-user case, through authsvc's services
+    python -m bench.seed bulk URL --scale 1.0   # growth: 100k users, 10k namespaces, 1M grants
+    python -m bench.seed reset-postgres URL     # create the database if missing, empty it
+    python -m bench.seed drop-postgres URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import Engine, make_url
+
+USER, PASSWORD = "alice", "alice-bench-password"
+OTHER_USERS = ("bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+PUBLIC_REPO = "alice/public"
+PRIVATE_REPO = "alice/app"
+BURST_REPOS = tuple(f"alice/app{i}" for i in range(10))
+
+
+def seed_small() -> dict[str, int]:
+    """The 10-user case (admin, alice and 8 more) with repositories and grants, through the
+    same services the CLI and the API use."""
+    from authsvc import create_app
+
+    app = create_app()
+    with app.app_context():
+        state = app.extensions["authsvc"]
+        state.accounts.create_user(USER, PASSWORD)
+        for name in OTHER_USERS:
+            state.accounts.create_user(name, f"{name}-bench-password")
+        state.repos.create(PUBLIC_REPO, "public")
+        state.repos.create(PRIVATE_REPO, "private")
+        for name in BURST_REPOS:
+            state.repos.create(name, "private")
+        for name in OTHER_USERS:
+            state.repos.create(f"{name}/base", "public")
+            state.repos.create(f"{name}/tool", "private")
+        state.repos.grant("bob", PRIVATE_REPO, "pull")
+        state.repos.grant("carol", "alice/*", "pull,push")
+        state.repos.grant(USER, "bob/tool", "pull")
+        state.repos.grant(USER, "carol/*", "pull")
+        state.repos.grant("dave", "alice/app3", "*")
+        return {"users": state.accounts.count_users(),
+                "repositories": state.repos.search()[1],
+                "grants": len(state.repos.list_grants())}
+
+
+def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert(engine: Engine, table: Any, rows: Iterator[dict[str, Any]], total: int,
+            label: str, batch_size: int = 10_000) -> int:
+    done, started, last = 0, time.monotonic(), 0.0
+    for batch in _batches(rows, batch_size):
+        with engine.begin() as connection:
+            connection.execute(insert(table), batch)
+        done += len(batch)
+        now = time.monotonic()
+        if now - last > 2 or done == total:
+            last = now
+            rate = done / max(now - started, 1e-9)
+            print(f"  seed: {label:<15} {done:>9,}/{total:,}  {rate:,.0f} rows/s", flush=True)
+    return done
+
+
+def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
+    """Growth data straight into authsvc's tables (SQLAlchemy Core, batches of 10k rows):
+
+    * users ``u000000``…: 100k × scale, all with one cost-``rounds`` bcrypt hash;
+    * namespaces: the first 10k × scale users own 10 repositories each (every 10th public);
+    * grants: 10 per user, spread over those repositories and ``ns/*`` targets (1M × scale),
+      plus hot targets: every 100th user holds a grant on ``alice/*`` and every 100th (offset)
+      on ``alice/app``; alice holds 50 grants in other namespaces;
+    * one refresh token per user (random hashes), so the refresh lookup has a big table too.
+    """
+    import bcrypt
+
+    from authsvc.models import Grant, RefreshToken, Repository, User
+
+    users = max(10, int(100_000 * scale))
+    namespaces = max(1, min(users, int(10_000 * scale)))
+    repos_per_ns = 10
+    grants_per_user = 10
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    password_hash = bcrypt.hashpw(b"growth-bench-password", bcrypt.gensalt(rounds)).decode()
+    started = time.monotonic()
+    counts: dict[str, Any] = {}
+
+    def name(i: int) -> str:
+        return f"u{i:06d}"
+
+    counts["users"] = _insert(engine, User.__table__, (
+        {"username": name(i), "password_hash": password_hash, "admin": False,
+         "disabled": False, "robot": False, "created_at": now} for i in range(users)),
+        users, "users")
+    with engine.connect() as connection:
+        ids = dict(connection.execute(select(User.username, User.id)).all())
+    repo_names = [f"{name(n)}/r{j}" for n in range(namespaces) for j in range(repos_per_ns)]
+    counts["repositories"] = _insert(engine, Repository.__table__, (
+        {"name": repo, "visibility": "public" if k % 10 == 0 else "private", "created_at": now}
+        for k, repo in enumerate(repo_names)), len(repo_names), "repositories")
+    counts["namespaces"] = namespaces
+    targets = repo_names + [f"{name(n)}/*" for n in range(namespaces)]
+
+    def grant_rows() -> Iterator[dict[str, Any]]:
+        for u in range(users):
+            seen: set[int] = set()
+            k = 0
+            while len(seen) < min(grants_per_user, len(targets)):
+                seen.add((u * 7919 + k * 10007) % len(targets))
+                k += 1
+            for t in seen:
+                yield {"user_id": ids[name(u)], "target": targets[t],
+                       "actions": "pull" if t % 3 else "pull,push", "created_at": now}
+            if u % 100 == 0:
+                yield {"user_id": ids[name(u)], "target": "alice/*", "actions": "pull",
+                       "created_at": now}
+            if u % 100 == 50:
+                yield {"user_id": ids[name(u)], "target": PRIVATE_REPO, "actions": "pull",
+                       "created_at": now}
+        alice_targets = {targets[(i * 104729) % len(targets)] for i in range(50)}
+        for target in sorted(alice_targets):
+            yield {"user_id": ids[USER], "target": target, "actions": "pull", "created_at": now}
+
+    expected = users * min(grants_per_user, len(targets)) + (users + 99) // 100 + (
+        users + 49) // 100 + 50
+    counts["grants"] = _insert(engine, Grant.__table__, grant_rows(), expected, "grants")
+    expires = now + timedelta(days=90)
+    counts["refresh_tokens"] = _insert(engine, RefreshToken.__table__, (
+        {"user_id": ids[name(u)], "secret_hash": hashlib.sha256(f"bench-{u}".encode()).hexdigest(),
+         "service": "registry", "client_id": "docker", "created_at": now, "expires_at": expires,
+         "last_used_at": None} for u in range(users)), users, "refresh tokens")
+    if engine.dialect.name == "postgresql":
+        # What autovacuum would have done on a real server by now; SQLite is left as authsvc
+        # leaves it (authsvc never runs ANALYZE there).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+    with engine.connect() as connection:
+        for table in (User, Repository, Grant, RefreshToken):
+            counts[f"total_{table.__tablename__}"] = connection.execute(
+                select(func.count()).select_from(table)).scalar_one()
+    engine.dispose()
+    counts["seconds"] = round(time.monotonic() - started, 1)
+    return counts
+
+
+def reset_postgres(url: str) -> None:
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": target.database}).first()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def drop_postgres(url: str) -> None:
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.seed")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("small")
+    bulk = sub.add_parser("bulk")
+    bulk.add_argument("url")
+    bulk.add_argument("--scale", type=float, default=1.0)
+    bulk.add_argument("--bcrypt-rounds", type=int, default=10)
+    sub.add_parser("reset-postgres").add_argument("url")
+    sub.add_parser("drop-postgres").add_argument("url")
+    args = parser.parse_args(argv)
+    if args.command == "small":
+        result: Any = seed_small()
+    elif args.command == "bulk":
+        result = seed_bulk(args.url, args.scale, args.bcrypt_rounds)
+    elif args.command == "reset-postgres":
+        result = reset_postgres(args.url)
+    else:
+        result = drop_postgres(args.url)
+    print("RESULT " + json.dumps(result), flush=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
