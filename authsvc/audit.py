@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import scoped_session
 
 from authsvc.models import AuditEvent
@@ -61,6 +61,8 @@ def current_origin() -> Origin:
 
 
 def _clip(text: str, size: int) -> str:
+    """At most ``size`` characters, NUL shown as ``\\0`` (databases cannot store it)."""
+    text = text.replace("\x00", "\\0")
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
@@ -136,15 +138,23 @@ class Audit:
         """Write the pending batched events in one transaction."""
         with self._lock:
             rows, self._pending = self._pending, []
-        if rows and self._engine is not None:
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(insert(AuditEvent.__table__), rows)
-            except SQLAlchemyError:
-                log.exception("could not write %d audit events; keeping them for the next try",
-                              len(rows))
-                with self._lock:
-                    self._pending = rows + self._pending
+        if not rows or self._engine is None:
+            return
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(AuditEvent.__table__), rows)
+        except OperationalError:  # the database is away: keep them for the next try
+            log.warning("could not write %d audit events; will retry", len(rows))
+            with self._lock:
+                self._pending = rows + self._pending
+        except SQLAlchemyError:  # one bad row must not block the others: write them one by one
+            for row in rows:
+                try:
+                    with self._engine.begin() as connection:
+                        connection.execute(insert(AuditEvent.__table__), [row])
+                except SQLAlchemyError:
+                    log.exception("dropped an audit event the database refused: %s",
+                                  row.get("action"))
 
     def _flush_forever(self) -> None:
         while True:

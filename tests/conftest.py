@@ -12,12 +12,20 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, make_url, text
 
 from authsvc import create_app
+from authsvc.audit import Origin, acting_as
 from authsvc.certs import CertPaths, bootstrap
 from authsvc.database import upgrade
 from authsvc.models import db
 from authsvc.state import State
 
 PASSWORD = "correct horse"
+
+
+@pytest.fixture(autouse=True)
+def fresh_audit_origin() -> Iterator[None]:
+    """Each test starts with no audit origin (requests set their own; tests run outside them)."""
+    with acting_as(Origin()):
+        yield
 
 
 @pytest.fixture(scope="session")

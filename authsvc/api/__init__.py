@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authsvc.audit import Origin, set_origin
-from authsvc.errors import AuthenticationFailed, AuthsvcError, TooManyAttempts
+from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, TooManyAttempts
 from authsvc.models import db
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,13 @@ def register_hsts(app: Flask) -> None:
 
 def register_origin(app: Flask) -> None:
     """Every request starts with a fresh audit origin: its address and client id."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        """NUL never belongs in a name, scope or parameter, and PostgreSQL cannot store it."""
+        query = request.query_string.lower()
+        if b"\x00" in query or b"%00" in query or "\x00" in request.path:
+            raise InvalidRequest("NUL characters are not allowed in the request")
 
     @app.before_request
     def start_origin() -> None:

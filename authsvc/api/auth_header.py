@@ -8,6 +8,10 @@ def authorization() -> Authorization | None:
     """The parsed Authorization header, or None when it is missing or cannot be parsed
     (bad base64, non-ASCII bytes, no colon): the caller answers 401 either way."""
     try:
-        return request.authorization
+        auth = request.authorization
     except (ValueError, UnicodeError):
         return None
+    if auth is not None and any("\x00" in (part or "") for part in (
+            auth.username, auth.password, auth.token)):
+        return None
+    return auth

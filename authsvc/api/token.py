@@ -142,6 +142,8 @@ def _post_token(app_state: State) -> Response:
 
 
 def _grant(app_state: State) -> dict[str, Any]:
+    if any("\x00" in value for value in request.form.values()):
+        raise InvalidRequest("NUL characters are not allowed in the request")
     set_origin(replace(current_origin(), client_id=request.form.get("client_id", "")[:128]))
     grant_type = _form_field("grant_type")
     if grant_type not in ("password", "refresh_token"):

@@ -105,6 +105,7 @@ def test_both_replicas_write_one_audit_trail(pair: tuple[Replica, Replica]) -> N
         assert events.status_code == 200
         return int(events.json()["total"])
 
+    time.sleep(2.5)  # let the earlier tests' batched events land first
     before = issued_count(a)
     token_access(a, ("alice", PASSWORD), "repository:alice/x:pull")
     token_access(b, ("alice", PASSWORD), "repository:alice/x:pull")
