@@ -165,19 +165,10 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
 
 
 def reset_postgres(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                    {"name": target.database}).first()
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    """Create the database if missing and empty it."""
+    from authsvc.database import empty_postgres_database
+
+    empty_postgres_database(url)
 
 
 def drop_postgres(url: str) -> None:

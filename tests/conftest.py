@@ -9,12 +9,12 @@ import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
 from authsvc import create_app
 from authsvc.audit import Origin, acting_as
 from authsvc.certs import CertPaths, bootstrap
-from authsvc.database import upgrade
+from authsvc.database import empty_postgres_database, upgrade
 from authsvc.models import db
 from authsvc.state import State
 
@@ -46,28 +46,13 @@ TEST_CONFIG = {"BCRYPT_ROUNDS": 4, "TESTING": True, "LOCKOUT_ATTEMPTS": 1000,
 TEST_DATABASE_URL = os.environ.get("AUTHSVC_TEST_DATABASE_URL", "")
 
 
-def create_database(url: str) -> None:
-    """Create the database ``url`` names if it is missing (PostgreSQL)."""
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                    {"name": target.database}).first()
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """The shared test database, emptied and migrated once per run; "" means SQLite."""
     if not TEST_DATABASE_URL:
         return ""
-    create_database(TEST_DATABASE_URL)
+    empty_postgres_database(TEST_DATABASE_URL)
     engine = create_engine(TEST_DATABASE_URL)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
     engine.dispose()
     return TEST_DATABASE_URL

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
-from authsvc.database import current_revision, head_revision, upgrade
+from authsvc.database import current_revision, empty_postgres_database, head_revision, upgrade
 from authsvc.models import db
-from tests.conftest import TEST_DATABASE_URL, create_database
+from tests.conftest import TEST_DATABASE_URL
 
 
 def engines(tmp_path: Path) -> list[str]:
@@ -28,12 +28,8 @@ def test_migrations_build_the_model_schema_and_are_idempotent(tmp_path: Path,
         pytest.skip("set AUTHSVC_TEST_DATABASE_URL to run against PostgreSQL")
     url = urls[0]
     if backend == "postgresql":
-        create_database(url)
+        empty_postgres_database(url)
     engine = create_engine(url)
-    if backend == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
     upgrade(engine)
     assert current_revision(engine) == head_revision(engine)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url
 
 from authsvc import create_app
-from authsvc.database import upgrade
-from tests.conftest import PASSWORD, TEST_CONFIG, create_database
+from authsvc.database import empty_postgres_database, upgrade
+from tests.conftest import PASSWORD, TEST_CONFIG
 
 PG_URL = os.environ.get("AUTHSVC_TEST_PG_BASE",
                         "postgresql+psycopg://postgres@127.0.0.1:5432") + "/authsvc_outage"
@@ -131,13 +131,10 @@ def relay() -> Iterator[Forwarder]:
 
 def test_postgres_outage_is_503_and_recovers(relay: Forwarder, tmp_path: Path, certs_dir: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    create_database(PG_URL)
+    empty_postgres_database(PG_URL)
     through_relay = make_url(PG_URL).set(host="127.0.0.1", port=relay.port)
     url = through_relay.render_as_string(hide_password=False)
     engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
     engine.dispose()
     monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
-from tests.conftest import create_database
+from authsvc.database import empty_postgres_database
 
 from .processes import Service, free_port, https_status, start_service, wait_for
 
@@ -34,12 +33,7 @@ def authsvc_executable() -> str:
 def fresh_postgres_database(name: str) -> str:
     """An empty PostgreSQL database for one test; returns its URL."""
     url = f"{PG_BASE}/{name}"
-    create_database(url)
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_postgres_database(url)
     return url
 
 
