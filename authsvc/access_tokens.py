@@ -5,7 +5,6 @@ with ``authsvc_pat_`` so secret scanners recognise a leaked one, and is accepted
 on ``/token`` and the API. It never grants more than its owner holds at the moment of use.
 """
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from sqlalchemy.orm import scoped_session
 from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
 from authsvc.models import AccessToken, User
+from authsvc.opaque_secrets import as_utc, secret_hash
 from authsvc.policy import DELETE, PULL, PUSH, Subject, TokenLimit
 from authsvc.repositories import validate_target
 
@@ -30,17 +30,6 @@ PERMISSIONS = {
 MAX_NAME = 100
 MAX_REPOSITORIES = 50
 MAX_DAYS = 3650
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back without a zone; they are stored in UTC."""
-    if moment is None or moment.tzinfo:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -59,8 +48,8 @@ class TokenInfo:
     @classmethod
     def of(cls, row: AccessToken) -> "TokenInfo":
         return cls(row.id, row.user.username, row.name, row.permission,
-                   tuple(row.repositories.split()), _aware(row.created_at) or row.created_at,
-                   _aware(row.expires_at), _aware(row.last_used_at))
+                   tuple(row.repositories.split()), as_utc(row.created_at),
+                   as_utc(row.expires_at), as_utc(row.last_used_at))
 
 
 class AccessTokens:
@@ -113,7 +102,7 @@ class AccessTokens:
         row = self.session.execute(
             select(AccessToken).where(AccessToken.secret_hash == digest)).scalar()
         now = datetime.now(UTC)
-        expires_at = _aware(row.expires_at) if row is not None else None
+        expires_at = as_utc(row.expires_at) if row is not None else None
         if (row is None or not hmac.compare_digest(row.secret_hash, digest)
                 or (expires_at is not None and expires_at <= now)
                 or row.user.disabled
@@ -121,7 +110,7 @@ class AccessTokens:
             raise AuthenticationFailed()
         user = row.user
         limit = TokenLimit(PERMISSIONS[row.permission], tuple(row.repositories.split()))
-        last_used = _aware(row.last_used_at)
+        last_used = as_utc(row.last_used_at)
         if last_used is None or now - last_used >= timedelta(minutes=1):
             row.last_used_at = now  # written at most once a minute, not on every request
             self.session.commit()

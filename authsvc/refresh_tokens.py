@@ -6,7 +6,6 @@ same refresh token (Docker ignores a rotated one). A refresh token is bound to i
 and client id, expires, and dies when the user is disabled, changes password, or revokes it.
 """
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
@@ -18,21 +17,12 @@ from sqlalchemy.orm import scoped_session
 from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, NotFound
 from authsvc.models import RefreshToken, User
+from authsvc.opaque_secrets import as_utc, secret_hash
 from authsvc.policy import Subject
 
 PREFIX = "authsvc_rt_"
 INVALID = "refresh token is invalid, expired or revoked"
 LAST_USED_PRECISION = timedelta(minutes=1)
-
-
-def secret_hash(secret: str) -> str:
-    """SHA-256 of the secret: enough for 256 random bits, and fast on every request."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; they are stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class RefreshTokens:
@@ -64,10 +54,10 @@ class RefreshTokens:
         now = datetime.now(UTC)
         if (row is None or not hmac.compare_digest(row.secret_hash, digest)
                 or row.service != service or row.client_id != client_id
-                or _aware(row.expires_at) <= now or row.user.disabled):
+                or as_utc(row.expires_at) <= now or row.user.disabled):
             raise AuthenticationFailed(INVALID)
         user = row.user
-        last_used = _aware(row.last_used_at) if row.last_used_at else None
+        last_used = as_utc(row.last_used_at) if row.last_used_at else None
         if last_used is None or now - last_used >= LAST_USED_PRECISION:
             row.last_used_at = now  # written at most once a minute, not on every pull
             self.session.commit()
