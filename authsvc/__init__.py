@@ -42,10 +42,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from authsvc.api import register_blueprints, register_error_handlers
     from authsvc.api.body_limit import BodyLimit
+    from authsvc.api.token import TokenEndpoint
 
     register_blueprints(app)
     register_error_handlers(app)
-    app.wsgi_app = BodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
+    app.wsgi_app = BodyLimit(TokenEndpoint(app, app.wsgi_app),  # type: ignore[method-assign]
+                             app.config["MAX_CONTENT_LENGTH"])
     return app
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import scoped_session
 
 from authsvc.audit import Audit, Event
@@ -19,6 +19,7 @@ from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
 from authsvc.models import AccessToken, User
 from authsvc.opaque_secrets import as_utc, secret_hash
 from authsvc.policy import DELETE, PULL, PUSH, Subject, TokenLimit
+from authsvc.reads import Reads
 from authsvc.repositories import validate_target
 
 PREFIX = "authsvc_pat_"
@@ -30,6 +31,14 @@ PERMISSIONS = {
 MAX_NAME = 100
 MAX_REPOSITORIES = 50
 MAX_DAYS = 3650
+
+#: The token path's read of an access token and its owner (see ``reads``).
+AUTHENTICATE = (select(AccessToken.id, AccessToken.secret_hash, AccessToken.permission,
+                       AccessToken.repositories, AccessToken.expires_at,
+                       AccessToken.last_used_at, User.username, User.admin, User.disabled)
+                .join(User).where(AccessToken.secret_hash == bindparam("digest")))
+TOUCH = update(AccessToken).where(AccessToken.id == bindparam("token_id")).values(
+    last_used_at=bindparam("now"))
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class AccessTokens:
     def __init__(self, session: scoped_session, audit: Audit) -> None:  # type: ignore[type-arg]
         self.session = session
         self.audit = audit
+        self.reads = Reads(session)
 
     def create(self, username: str, name: str, permission: str, *,
                expires_in_days: int | None = None,
@@ -99,22 +109,20 @@ class AccessTokens:
         unknown, revoked, expired, someone else's, or its owner is disabled.
         """
         digest = secret_hash(secret)
-        row = self.session.execute(
-            select(AccessToken).where(AccessToken.secret_hash == digest)).scalar()
+        row = self.reads.first(AUTHENTICATE, {"digest": digest})
         now = datetime.now(UTC)
         expires_at = as_utc(row.expires_at) if row is not None else None
         if (row is None or not hmac.compare_digest(row.secret_hash, digest)
                 or (expires_at is not None and expires_at <= now)
-                or row.user.disabled
-                or (username is not None and row.user.username != username)):
+                or row.disabled
+                or (username is not None and row.username != username)):
             raise AuthenticationFailed()
-        user = row.user
         limit = TokenLimit(PERMISSIONS[row.permission], tuple(row.repositories.split()))
         last_used = as_utc(row.last_used_at)
         if last_used is None or now - last_used >= timedelta(minutes=1):
-            row.last_used_at = now  # written at most once a minute, not on every request
-            self.session.commit()
-        return Subject(user.username, admin=user.admin, disabled=user.disabled, limit=limit)
+            # written at most once a minute, not on every request
+            self.reads.write(TOUCH, {"token_id": row.id, "now": now})
+        return Subject(row.username, admin=row.admin, limit=limit)
 
     def list_for(self, username: str) -> list[TokenInfo]:
         rows = self.session.execute(

@@ -7,7 +7,7 @@ database untouched.
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
@@ -17,6 +17,7 @@ from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidR
 from authsvc.models import RefreshToken, User
 from authsvc.passwords import PasswordHasher
 from authsvc.policy import Subject
+from authsvc.reads import Reads
 from authsvc.scopes import is_valid_component
 
 
@@ -39,6 +40,13 @@ def commit_or_conflict(session: scoped_session, message: str) -> None:  # type: 
         raise Conflict(message) from e
 
 
+#: The token path's read of a login (see ``reads``).
+LOGIN = select(User.username, User.password_hash, User.admin, User.disabled).where(
+    User.username == bindparam("username"))
+REHASH = update(User).where(User.username == bindparam("login")).values(
+    password_hash=bindparam("new_hash"))
+
+
 class Accounts:
     """Users over one SQLAlchemy session."""
 
@@ -48,6 +56,7 @@ class Accounts:
         self.hasher = hasher
         self.audit = audit
         self.cache = cache or CredentialCache(0)
+        self.reads = Reads(session)
 
     def get_user(self, username: str) -> User:
         """The user called ``username``; raises NotFound."""
@@ -147,16 +156,16 @@ class Accounts:
         the user is unknown, disabled or the password is wrong. A password verified less than
         CREDENTIAL_CACHE_SECONDS ago against the same stored hash skips the hashing.
         """
-        user = self.session.execute(select(User).where(User.username == username)).scalar()
+        user = self.reads.first(LOGIN, {"username": username})
         stored = user.password_hash if user else None
         if user is not None and stored is not None and not user.disabled and (
                 self.cache.verified(username, password, stored)):
             return Subject(user.username, admin=user.admin)
         ok, new_hash = self.hasher.verify(password, stored)
-        if user is None or not ok or user.disabled:
+        if user is None or stored is None or not ok or user.disabled:
             raise AuthenticationFailed()
         if new_hash is not None:
-            user.password_hash = new_hash
-            self.session.commit()
-        self.cache.remember(username, password, user.password_hash or "")
-        return Subject(user.username, admin=user.admin, disabled=user.disabled)
+            self.reads.write(REHASH, {"login": username, "new_hash": new_hash})
+            stored = new_hash
+        self.cache.remember(username, password, stored)
+        return Subject(user.username, admin=user.admin)

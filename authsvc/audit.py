@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,12 +88,17 @@ def _columns(event: Event, actor: str | None) -> dict[str, Any]:
         "client_id": _clip(origin.client_id, 128), "service": _clip(event.service, 255),
         "requested": _clip(event.requested, 4000), "granted": _clip(event.granted, 4000),
         "detail": _clip(event.detail, 1000)}
-    line = {k: v for k, v in asdict(event).items() if v and k != "extra"}
-    line.update({"at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": values["actor"],
-                 "remote_addr": values["remote_addr"], "client_id": values["client_id"],
-                 **event.extra})
-    log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))
+    if log.isEnabledFor(logging.INFO):
+        line = {key: value for key, value in values.items() if value and key not in _ALWAYS}
+        line.update({"at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": values["actor"],
+                     "remote_addr": values["remote_addr"], "client_id": values["client_id"],
+                     **event.extra})
+        log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))
     return values
+
+
+#: Fields every log line has, empty or not.
+_ALWAYS = frozenset({"at", "actor", "remote_addr", "client_id"})
 
 
 class Audit:

@@ -32,7 +32,7 @@ class Credentials:
         """Basic auth: ``secret`` is the user's password or one of their access tokens."""
         how = "access token" if secret.startswith(access_tokens.PREFIX) else "password"
         try:
-            self.throttle.check(username, address)
+            account_has_failures = self.throttle.check(username, address)
             if how == "access token":
                 subject = self.tokens.authenticate(secret, username)
             else:
@@ -40,7 +40,8 @@ class Credentials:
         except (AuthenticationFailed, TooManyAttempts) as error:
             self._refuse(username, address, how, error)
             raise
-        self.throttle.succeeded(username)
+        if account_has_failures:
+            self.throttle.succeeded(username)
         return subject
 
     def bearer(self, secret: str, address: str | None = None) -> Subject:

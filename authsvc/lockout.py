@@ -10,19 +10,28 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import scoped_session
 
 from authsvc.errors import TooManyAttempts
 from authsvc.models import LoginFailure
+from authsvc.reads import Reads
+
+#: Failures counted for one or two keys (``second`` repeats ``first`` when there is one).
+WINDOWS = (select(LoginFailure.key, func.count(LoginFailure.id), func.min(LoginFailure.at))
+           .where(or_(LoginFailure.key == bindparam("first"),
+                      LoginFailure.key == bindparam("second")),
+                  LoginFailure.at >= bindparam("since"))
+           .group_by(LoginFailure.key))
 
 
 class FailureStore(Protocol):
-    def window(self, key: str, since: float) -> tuple[int, float | None]:
-        """Failures of ``key`` at or after ``since``: their count and the oldest time."""
+    def windows(self, keys: Sequence[str], since: float) -> dict[str, tuple[int, float]]:
+        """Failures at or after ``since`` of those ``keys`` (one or two) that have any: their
+        count and the oldest time."""
 
     def add(self, key: str, at: float, since: float) -> None:
         """Count a failure of ``key`` at ``at``; failures before ``since`` may be dropped."""
@@ -37,10 +46,14 @@ class MemoryStore:
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def window(self, key: str, since: float) -> tuple[int, float | None]:
+    def windows(self, keys: Sequence[str], since: float) -> dict[str, tuple[int, float]]:
+        found = {}
         with self._lock:
-            times = [t for t in self._failures.get(key, ()) if t >= since]
-        return len(times), (min(times) if times else None)
+            for key in keys:
+                times = [t for t in self._failures.get(key, ()) if t >= since]
+                if times:
+                    found[key] = (len(times), min(times))
+        return found
 
     def add(self, key: str, at: float, since: float) -> None:
         with self._lock:
@@ -59,12 +72,14 @@ class DatabaseStore:
 
     def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
         self.session = session
+        self.reads = Reads(session)
 
-    def window(self, key: str, since: float) -> tuple[int, float | None]:
-        count, oldest = self.session.execute(
-            select(func.count(LoginFailure.id), func.min(LoginFailure.at))
-            .where(LoginFailure.key == key, LoginFailure.at >= since)).one()
-        return int(count), oldest
+    def windows(self, keys: Sequence[str], since: float) -> dict[str, tuple[int, float]]:
+        if not keys:
+            return {}
+        rows: Sequence[Any] = self.reads.all(
+            WINDOWS, {"first": keys[0], "second": keys[-1], "since": since})
+        return {key: (int(count), float(oldest)) for key, count, oldest in rows}
 
     def add(self, key: str, at: float, since: float) -> None:
         self.session.execute(delete(LoginFailure).where(LoginFailure.key == key,
@@ -73,11 +88,8 @@ class DatabaseStore:
         self.session.commit()
 
     def clear(self, key: str) -> None:
-        deleted = self.session.execute(delete(LoginFailure).where(LoginFailure.key == key))
-        if deleted.rowcount:  # type: ignore[attr-defined]
-            self.session.commit()
-        else:  # nothing to forget: no write transaction on every successful login
-            self.session.rollback()
+        self.session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+        self.session.commit()
 
 
 class RedisStore:
@@ -87,13 +99,17 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
 
-    def window(self, key: str, since: float) -> tuple[int, float | None]:
-        name = self.prefix + key
+    def windows(self, keys: Sequence[str], since: float) -> dict[str, tuple[int, float]]:
         pipe = self.client.pipeline()
-        pipe.zcount(name, since, "+inf")
-        pipe.zrangebyscore(name, since, "+inf", start=0, num=1, withscores=True)
-        count, oldest = pipe.execute()
-        return int(count), (float(oldest[0][1]) if oldest else None)
+        for key in keys:
+            pipe.zcount(self.prefix + key, since, "+inf")
+            pipe.zrangebyscore(self.prefix + key, since, "+inf", start=0, num=1, withscores=True)
+        answers = pipe.execute()
+        found = {}
+        for key, count, oldest in zip(keys, answers[::2], answers[1::2], strict=True):
+            if count and oldest:
+                found[key] = (int(count), float(oldest[0][1]))
+        return found
 
     def add(self, key: str, at: float, since: float) -> None:
         name = self.prefix + key
@@ -129,14 +145,20 @@ class LoginThrottle:
             keys.append(("address", f"address:{address[:64]}"))
         return keys
 
-    def check(self, username: str | None, address: str | None) -> None:
-        """Raise TooManyAttempts while the account or the address is over its limit."""
+    def check(self, username: str | None, address: str | None) -> bool:
+        """Raise TooManyAttempts while the account or the address is over its limit.
+
+        Returns whether the account has failures in the window: only then does a successful
+        login have a count to clear (``succeeded``).
+        """
         now = self.clock()
-        since = now - self.window
-        for kind, key in self._keys(username, address):
-            count, oldest = self.store.window(key, since)
-            if count >= self.limits[kind] and oldest is not None:
+        keys = self._keys(username, address)
+        counted = self.store.windows([key for _, key in keys], now - self.window)
+        for kind, key in keys:
+            count, oldest = counted.get(key, (0, now))
+            if count >= self.limits[kind]:
                 raise TooManyAttempts(max(1, int(oldest + self.window - now) + 1))
+        return any(kind == "account" and key in counted for kind, key in keys)
 
     def failed(self, username: str | None, address: str | None) -> None:
         now = self.clock()

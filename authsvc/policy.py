@@ -76,6 +76,8 @@ class RepoFacts:
     path: str
     public: bool = False
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    #: Registered in the store (a pushed repository is registered on its first push token).
+    exists: bool = False
 
 
 def namespace_of(path: str) -> str | None:
@@ -84,11 +86,17 @@ def namespace_of(path: str) -> str | None:
     return head if sep else None
 
 
+def owns(subject: Subject, path: str) -> bool:
+    """Admins own every repository, users the ones in their namespace: grants and visibility
+    add nothing to what an owner holds (an access token's limit still applies)."""
+    return subject.admin or (subject.name is not None and namespace_of(path) == subject.name)
+
+
 def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
     """Every concrete repository action ``subject`` holds on ``repo``."""
     if subject.disabled:
         return frozenset()
-    if subject.admin or (subject.name is not None and namespace_of(repo.path) == subject.name):
+    if owns(subject, repo.path):
         held = set(REPOSITORY_ACTIONS)
     else:
         held = {PULL} if repo.public else set()

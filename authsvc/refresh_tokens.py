@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import scoped_session
 
 from authsvc.audit import Audit, Event
@@ -19,10 +19,19 @@ from authsvc.errors import AuthenticationFailed, NotFound
 from authsvc.models import RefreshToken, User
 from authsvc.opaque_secrets import as_utc, secret_hash
 from authsvc.policy import Subject
+from authsvc.reads import Reads
 
 PREFIX = "authsvc_rt_"
 INVALID = "refresh token is invalid, expired or revoked"
 LAST_USED_PRECISION = timedelta(minutes=1)
+
+#: The token path's read of a refresh token and its user (see ``reads``).
+REDEEM = (select(RefreshToken.id, RefreshToken.secret_hash, RefreshToken.service,
+                 RefreshToken.client_id, RefreshToken.expires_at, RefreshToken.last_used_at,
+                 User.username, User.admin, User.disabled)
+          .join(User).where(RefreshToken.secret_hash == bindparam("digest")))
+TOUCH = update(RefreshToken).where(RefreshToken.id == bindparam("token_id")).values(
+    last_used_at=bindparam("now"))
 
 
 class RefreshTokens:
@@ -31,6 +40,7 @@ class RefreshTokens:
         self.session = session
         self.audit = audit
         self.lifetime = timedelta(days=lifetime_days)
+        self.reads = Reads(session)
 
     def issue(self, username: str, service: str, client_id: str) -> str:
         """Create a refresh token for an (already authenticated) user; return its secret."""
@@ -49,19 +59,17 @@ class RefreshTokens:
     def redeem(self, secret: str, service: str, client_id: str) -> Subject:
         """The subject a refresh token stands for. Raises AuthenticationFailed when unusable."""
         digest = secret_hash(secret)
-        row = self.session.execute(
-            select(RefreshToken).where(RefreshToken.secret_hash == digest)).scalar()
+        row = self.reads.first(REDEEM, {"digest": digest})
         now = datetime.now(UTC)
         if (row is None or not hmac.compare_digest(row.secret_hash, digest)
                 or row.service != service or row.client_id != client_id
-                or as_utc(row.expires_at) <= now or row.user.disabled):
+                or as_utc(row.expires_at) <= now or row.disabled):
             raise AuthenticationFailed(INVALID)
-        user = row.user
-        last_used = as_utc(row.last_used_at) if row.last_used_at else None
+        last_used = as_utc(row.last_used_at)
         if last_used is None or now - last_used >= LAST_USED_PRECISION:
-            row.last_used_at = now  # written at most once a minute, not on every pull
-            self.session.commit()
-        return Subject(user.username, admin=user.admin, disabled=user.disabled)
+            # written at most once a minute, not on every pull
+            self.reads.write(TOUCH, {"token_id": row.id, "now": now})
+        return Subject(row.username, admin=row.admin)
 
     def list_for(self, username: str) -> Sequence[RefreshToken]:
         return self.session.execute(

@@ -6,7 +6,7 @@ Methods raise AuthsvcError subclasses; a refused change leaves the database unto
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, delete, false, func, or_, select
 from sqlalchemy.orm import scoped_session
 
 from authsvc.accounts import commit_or_conflict
@@ -20,9 +20,11 @@ from authsvc.policy import (
     Subject,
     granted_actions,
     namespace_of,
+    owns,
     parse_actions,
 )
 from authsvc.policy import Grant as PolicyGrant
+from authsvc.reads import Reads
 from authsvc.scopes import Scope, is_valid_component, is_valid_path
 
 VISIBILITIES = ("public", "private")
@@ -71,12 +73,21 @@ def _matches_any(targets: Sequence[str]) -> ColumnElement[bool]:
     return or_(false(), *conditions)
 
 
+#: The token path's reads (see ``reads``): a repository's visibility, and a user's grants on a
+#: repository and on its namespace (``path`` twice when it has none).
+VISIBILITY = select(Repository.visibility).where(Repository.name == bindparam("path"))
+GRANTS_ON = (select(Grant.target, Grant.actions).join(User)
+             .where(User.username == bindparam("username"),
+                    or_(Grant.target == bindparam("path"), Grant.target == bindparam("space"))))
+
+
 class Repositories:
     """Repositories and grants over one SQLAlchemy session."""
 
     def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
                  default_visibility: str = "private") -> None:
         self.session = session
+        self.reads = Reads(session)
         self.audit = audit
         self.default_visibility = validate_visibility(default_visibility)
 
@@ -159,26 +170,25 @@ class Repositories:
 
     # -- the decision ------------------------------------------------------------------------
 
-    def _grants_of(self, username: str, targets: Sequence[str] | None = None,
-                   ) -> list[tuple[str, str]]:
+    def _grants_of(self, username: str) -> list[tuple[str, str]]:
         query = select(Grant.target, Grant.actions).join(User).where(User.username == username)
-        if targets is not None:
-            query = query.where(Grant.target.in_(targets))
         return [(t, a) for t, a in self.session.execute(query).all()]
 
     def facts(self, subject: Subject, path: str) -> RepoFacts:
-        """Visibility of ``path`` and the subject's grants that may cover it."""
-        repo = self.find(path)
-        public = repo is not None and repo.visibility == "public"
+        """Visibility of ``path`` and the subject's grants that may cover it (none are looked up
+        for an owner, whom they cannot give more)."""
+        found = self.reads.first(VISIBILITY, {"path": path})
+        exists = found is not None
+        public = found is not None and found.visibility == "public"
         grants: tuple[PolicyGrant, ...] = ()
-        if subject.name is not None:
-            targets = [path]
+        if subject.name is not None and not owns(subject, path):
             namespace = namespace_of(path)
-            if namespace is not None:
-                targets.append(f"{namespace}/*")
-            grants = tuple(PolicyGrant(t, frozenset(a.split(",")))
-                           for t, a in self._grants_of(subject.name, targets))
-        return RepoFacts(path, public=public, grants=grants)
+            space = path if namespace is None else f"{namespace}/*"
+            rows = self.reads.all(GRANTS_ON, {"username": subject.name, "path": path,
+                                              "space": space})
+            grants = tuple(PolicyGrant(row.target, frozenset(row.actions.split(",")))
+                           for row in rows)
+        return RepoFacts(path, public=public, grants=grants, exists=exists)
 
     def authorize(self, subject: Subject, scopes: Sequence[Scope],
                   ) -> list[tuple[Scope, frozenset[str]]]:
@@ -191,7 +201,7 @@ class Repositories:
         for scope in scopes:
             facts = self.facts(subject, scope.path) if scope.type == "repository" else None
             granted = granted_actions(subject, scope, facts)
-            if facts is not None and granted & {PUSH, ALL}:
+            if facts is not None and not facts.exists and granted & {PUSH, ALL}:
                 self.ensure(scope.path)
             decided.append((scope, granted))
         return decided

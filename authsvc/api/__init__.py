@@ -3,7 +3,7 @@
 import logging
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authsvc.audit import Origin, set_origin
@@ -25,10 +25,8 @@ def register_blueprints(app: Flask) -> None:
     register_hsts(app)
     from authsvc.api import audit, openapi, repositories, users  # noqa: F401 - routes on admin.bp
     from authsvc.api.admin import bp as admin_bp
-    from authsvc.api.token import bp as token_bp
     from authsvc.api.wellknown import bp as wellknown_bp
 
-    app.register_blueprint(token_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(wellknown_bp)
 
@@ -63,9 +61,9 @@ def register_origin(app: Flask) -> None:
                           client_id=request.args.get("client_id") or ""))
 
 
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(AuthsvcError)
-    def handle_authsvc_error(error: AuthsvcError) -> Response:
+def response_for(error: Exception) -> Response:
+    """The registry-format answer for any error a request can raise (needs an app context)."""
+    if isinstance(error, AuthsvcError):
         if error.status >= 500:
             log.error("%s: %s", error.code, error.message)
         response = error_response(error.status, error.code, error.message)
@@ -74,35 +72,28 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, TooManyAttempts):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
-
-    @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException) -> Response:
+    if isinstance(error, HTTPException):
         status = error.code or 500
         code = (error.name or "error").upper().replace(" ", "_")
         response = error_response(status, code, error.description or error.name)
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response
-
-    @app.errorhandler(UnicodeError)
-    def handle_bad_encoding(error: UnicodeError) -> Response:
-        """Raw bytes in the query string that are not UTF-8: a bad request, not a crash."""
+    if isinstance(error, UnicodeError):
+        # Raw bytes in the query string that are not UTF-8: a bad request, not a crash.
         return error_response(400, "BAD_REQUEST", "the request is not valid UTF-8")
-
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    def handle_database_down(error: DBAPIError) -> Response:
-        """The database is unreachable or busy: 503 with a retry hint, never a traceback.
-
-        The session is discarded, so the next request starts on a fresh connection."""
+    if isinstance(error, OperationalError | InterfaceError):
+        # The database is unreachable or busy: 503 with a retry hint, never a traceback. The
+        # session is discarded, so the next request starts on a fresh connection.
         log.error("database unavailable: %s", type(error.orig).__name__)
         db.session.remove()
         response = error_response(503, "UNAVAILABLE",
                                   "the database is unreachable or busy; try again shortly")
         response.headers["Retry-After"] = "5"
         return response
+    log.error("unhandled error", exc_info=error)
+    return error_response(500, "INTERNAL_ERROR", "internal error; see the server log")
 
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception) -> Response:
-        log.exception("unhandled error")
-        return error_response(500, "INTERNAL_ERROR", "internal error; see the server log")
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(Exception, response_for)

@@ -1,19 +1,26 @@
 """The realm: ``GET /token`` (PROTOCOL §1.2–1.3) and the OAuth2 ``POST /token`` (§1.4).
 
+Every ``docker pull`` and ``push`` asks for a token, often several, so this endpoint is a plain
+WSGI handler in front of the Flask app rather than a Flask view: Flask's per-request machinery
+(request context, URL routing, before/after hooks, teardown) costs more than issuing a cached
+token does. It still parses with werkzeug, runs inside the app context (the services' database
+session works as everywhere else), and answers errors with the API's ``response_for``, so a
+client sees the same JSON, headers and statuses as from any other route.
+
 Every token issued or refused is written to the audit trail.
 """
 
-import logging
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.datastructures import MultiDict
+from flask import Flask, Request, Response
+from werkzeug.datastructures import Authorization, MultiDict
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
-from authsvc.api.auth_header import authorization
-from authsvc.audit import Event, current_origin, set_origin
+from authsvc.api import HSTS, response_for
+from authsvc.audit import Event, Origin, current_origin, set_origin
 from authsvc.errors import (
     AuthenticationFailed,
     AuthsvcError,
@@ -25,153 +32,14 @@ from authsvc.policy import ANONYMOUS, Subject
 from authsvc.scopes import Scope, parse_scopes
 from authsvc.state import State
 
-bp = Blueprint("token", __name__)
-log = logging.getLogger("authsvc.tokens")
+PATH = "/token"
+ALLOWED = "GET, HEAD, OPTIONS, POST"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class UnsupportedGrantType(InvalidRequest):
     code = "UNSUPPORTED_GRANT_TYPE"
-
-
-def state() -> State:
-    return current_app.extensions["authsvc"]  # type: ignore[no-any-return]
-
-
-def request_subject(app_state: State) -> Subject:
-    """Anonymous without an Authorization header; else the user its Basic credentials prove.
-
-    The subject comes from the credentials only, never from the ``account`` parameter.
-    """
-    if "Authorization" not in request.headers:
-        return ANONYMOUS
-    auth = authorization()
-    if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
-        raise AuthenticationFailed()
-    return app_state.credentials.basic(auth.username, auth.password, request.remote_addr)
-
-
-def checked_service(app_state: State, service: str | None) -> str:
-    if not service:
-        raise InvalidRequest("the service parameter is required")
-    if service not in app_state.config["SERVICES"]:
-        raise InvalidRequest(f"unknown service {service[:200]!r}")
-    return service
-
-
-def token_body(app_state: State, subject: Subject, service: str, scopes: Sequence[Scope],
-               grant_type: str) -> tuple[dict[str, Any], str]:
-    """Decide the scopes, sign the token and audit it: the fields GET and POST answers share,
-    and the granted scope as a space-separated string."""
-    grants = app_state.repos.authorize(subject, scopes)
-    issued = app_state.issuer.issue(subject.name, service, grants)
-    granted = " ".join(str(Scope(scope.type, scope.name, actions))
-                       for scope, actions in grants if actions)
-    requested = " ".join(str(s) for s in scopes)
-    app_state.audit.record_soon(Event("token.issued", service=service, requested=requested,
-                                 granted=granted, detail=f"grant_type={grant_type}"),
-                           actor=subject.name or "")
-    return {"token": issued.token, "access_token": issued.token,
-            "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
-
-
-def audited(handler: Callable[[State], Response]) -> Callable[[], Response]:
-    """Run ``handler`` and write a ``token.refused`` event when it refuses the request."""
-
-    def view() -> Response:
-        app_state = state()
-        try:
-            return handler(app_state)
-        except AuthsvcError as error:
-            values: MultiDict[str, str]
-            try:
-                values = request.values
-            except HTTPException:  # a body the form parser refused: audit the query alone
-                values = request.args
-            requested = " ".join(values.getlist("scope"))
-            app_state.audit.record(Event(
-                "token.refused", service=values.get("service", "")[:255],
-                requested=requested, detail=f"{error.code}: {error.message}"))
-            raise
-
-    view.__name__ = handler.__name__
-    return view
-
-
-def wants_refresh_token(subject: Subject) -> bool:
-    """Refresh tokens go to password logins only. An access-token login gets none, so the
-    client keeps sending the access token, and its limits and revocation keep applying."""
-    return subject.name is not None and subject.limit is None
-
-
-def _get_token(app_state: State) -> Response:
-    service = checked_service(app_state, request.args.get("service"))
-    scopes = parse_scopes(request.args.getlist("scope"))
-    subject = request_subject(app_state)
-    set_origin(replace(current_origin(), actor=subject.name or ""))
-    grant_type = "anonymous" if subject.name is None else "basic"
-    body, _ = token_body(app_state, subject, service, scopes, grant_type)
-    if (request.args.get("offline_token") == "true" and subject.name is not None
-            and wants_refresh_token(subject)):
-        body["refresh_token"] = app_state.refresh_tokens.issue(
-            subject.name, service, request.args.get("client_id", ""))
-    return jsonify(body)
-
-
-bp.add_url_rule("/token", "get_token", audited(_get_token), methods=["GET"])
-
-
-def _form_field(name: str) -> str:
-    value = request.form.get(name)
-    if not value:
-        raise InvalidRequest(f"the {name} field is required")
-    return value
-
-
-def _post_token(app_state: State) -> Response:
-    """OAuth2 password and refresh-token grants; errors in OAuth2 form."""
-    try:
-        return jsonify(_grant(app_state))
-    except AuthsvcError as error:
-        if error.status >= 500:
-            raise
-        raise OAuthError(error) from error
-    except (BadRequest, RequestEntityTooLarge) as error:  # a body the form parser refused
-        wrapped = InvalidRequest(error.description or "malformed request body")
-        wrapped.status = error.code or 400
-        raise OAuthError(wrapped) from error
-
-
-def _grant(app_state: State) -> dict[str, Any]:
-    if any("\x00" in value for value in request.form.values()):
-        raise InvalidRequest("NUL characters are not allowed in the request")
-    set_origin(replace(current_origin(), client_id=request.form.get("client_id", "")[:128]))
-    grant_type = _form_field("grant_type")
-    if grant_type not in ("password", "refresh_token"):
-        raise UnsupportedGrantType(f"grant_type {grant_type[:50]!r} is not supported; "
-                                   "use password or refresh_token")
-    service = checked_service(app_state, _form_field("service"))
-    client_id = _form_field("client_id")
-    scopes = parse_scopes(request.form.getlist("scope"))
-    refresh_token: str | None = None
-    address = request.remote_addr
-    if grant_type == "password":
-        subject = app_state.credentials.basic(_form_field("username"), _form_field("password"),
-                                              address)
-        if (request.form.get("access_type") == "offline" and subject.name is not None
-                and wants_refresh_token(subject)):
-            refresh_token = app_state.refresh_tokens.issue(subject.name, service, client_id)
-    else:
-        refresh_token = _form_field("refresh_token")
-        subject = app_state.credentials.refresh(refresh_token, service, client_id, address)
-    set_origin(replace(current_origin(), actor=subject.name or ""))
-    body, granted = token_body(app_state, subject, service, scopes, grant_type)
-    body["scope"] = granted
-    if refresh_token is not None:
-        body["refresh_token"] = refresh_token
-    return body
-
-
-bp.add_url_rule("/token", "post_token", audited(_post_token), methods=["POST"])
 
 
 class OAuthError(AuthsvcError):
@@ -184,7 +52,209 @@ class OAuthError(AuthsvcError):
         self.code = error.code
 
 
-@bp.errorhandler(OAuthError)
+class TokenEndpoint:
+    """WSGI middleware: answers ``/token`` itself and hands every other path to ``next_app``."""
+
+    def __init__(self, app: Flask, next_app: WSGIApp) -> None:
+        self.app = app
+        self.next_app = next_app
+        self.state: State = app.extensions["authsvc"]
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                 ) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH:
+            return self.next_app(environ, start_response)
+        with self.app.app_context():
+            answer = self.respond(Request(environ))
+            if isinstance(answer, Response):
+                answer.headers["Strict-Transport-Security"] = HSTS
+                return answer(environ, start_response)
+        # A token: written out directly, werkzeug's Response would cost more than the rest.
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(answer))),
+                                  ("Cache-Control", "no-store"),
+                                  ("Strict-Transport-Security", HSTS)])
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer]
+
+    def respond(self, request: Request) -> Response | bytes:
+        """The JSON body of a token, or the response to an error in registry (or OAuth2)
+        form."""
+        try:
+            refuse_nul(request)
+            set_origin(Origin(remote_addr=request.remote_addr or "",
+                              client_id=request.args.get("client_id") or ""))
+            if request.method in ("GET", "HEAD"):
+                return self.audited(request, self.get_token)
+            if request.method == "POST":
+                return self.audited(request, self.post_token)
+            if request.method == "OPTIONS":
+                return Response(status=200, headers={"Allow": ALLOWED})
+            return response_for(InvalidMethod())
+        except OAuthError as error:
+            return oauth_error(error)
+        except Exception as error:  # noqa: BLE001 - every error gets its JSON answer
+            return response_for(error)
+
+    def audited(self, request: Request, handler: Callable[[Request], bytes]) -> bytes:
+        """Run ``handler``; write a ``token.refused`` event when it refuses the request."""
+        try:
+            return handler(request)
+        except AuthsvcError as error:
+            values: MultiDict[str, str]
+            try:
+                values = request.values
+            except HTTPException:  # a body the form parser refused: audit the query alone
+                values = request.args
+            self.state.audit.record(Event(
+                "token.refused", service=values.get("service", "")[:255],
+                requested=" ".join(values.getlist("scope")),
+                detail=f"{error.code}: {error.message}"))
+            raise
+
+    # -- GET: the registry's token flow ---------------------------------------------------------
+
+    def get_token(self, request: Request) -> bytes:
+        args = request.args
+        service = self.checked_service(args.get("service"))
+        scopes = parse_scopes(args.getlist("scope"))
+        subject = self.basic_subject(request)
+        set_origin(replace(current_origin(), actor=subject.name or ""))
+        grant_type = "anonymous" if subject.name is None else "basic"
+        body, _ = self.token_body(subject, service, scopes, grant_type)
+        if (args.get("offline_token") == "true" and subject.name is not None
+                and wants_refresh_token(subject)):
+            body["refresh_token"] = self.state.refresh_tokens.issue(
+                subject.name, service, args.get("client_id", ""))
+        return json_bytes(body)
+
+    def basic_subject(self, request: Request) -> Subject:
+        """Anonymous without an Authorization header; else the user its Basic credentials
+        prove. The subject comes from the credentials only, never from ``account``."""
+        if "HTTP_AUTHORIZATION" not in request.environ:
+            return ANONYMOUS
+        auth = authorization(request)
+        if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
+            raise AuthenticationFailed()
+        return self.state.credentials.basic(auth.username, auth.password, request.remote_addr)
+
+    # -- POST: OAuth2 password and refresh-token grants -----------------------------------------
+
+    def post_token(self, request: Request) -> bytes:
+        """Errors in OAuth2 form."""
+        try:
+            return json_bytes(self.grant(request))
+        except AuthsvcError as error:
+            if error.status >= 500:
+                raise
+            raise OAuthError(error) from error
+        except (BadRequest, RequestEntityTooLarge) as error:  # a body the form parser refused
+            wrapped = InvalidRequest(error.description or "malformed request body")
+            wrapped.status = error.code or 400
+            raise OAuthError(wrapped) from error
+
+    def grant(self, request: Request) -> dict[str, Any]:
+        form = request.form
+        if any("\x00" in value for value in form.values()):
+            raise InvalidRequest("NUL characters are not allowed in the request")
+        set_origin(replace(current_origin(), client_id=form.get("client_id", "")[:128]))
+        grant_type = form_field(form, "grant_type")
+        if grant_type not in ("password", "refresh_token"):
+            raise UnsupportedGrantType(f"grant_type {grant_type[:50]!r} is not supported; "
+                                       "use password or refresh_token")
+        service = self.checked_service(form_field(form, "service"))
+        client_id = form_field(form, "client_id")
+        scopes = parse_scopes(form.getlist("scope"))
+        refresh_token: str | None = None
+        address = request.remote_addr
+        credentials = self.state.credentials
+        if grant_type == "password":
+            subject = credentials.basic(form_field(form, "username"),
+                                        form_field(form, "password"), address)
+            if (form.get("access_type") == "offline" and subject.name is not None
+                    and wants_refresh_token(subject)):
+                refresh_token = self.state.refresh_tokens.issue(subject.name, service, client_id)
+        else:
+            refresh_token = form_field(form, "refresh_token")
+            subject = credentials.refresh(refresh_token, service, client_id, address)
+        set_origin(replace(current_origin(), actor=subject.name or ""))
+        body, granted = self.token_body(subject, service, scopes, grant_type)
+        body["scope"] = granted
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        return body
+
+    # -- shared ---------------------------------------------------------------------------------
+
+    def checked_service(self, service: str | None) -> str:
+        if not service:
+            raise InvalidRequest("the service parameter is required")
+        if service not in self.state.config["SERVICES"]:
+            raise InvalidRequest(f"unknown service {service[:200]!r}")
+        return service
+
+    def token_body(self, subject: Subject, service: str, scopes: Sequence[Scope],
+                   grant_type: str) -> tuple[dict[str, Any], str]:
+        """Decide the scopes, sign the token and audit it: the fields GET and POST answers
+        share, and the granted scope as a space-separated string."""
+        grants = self.state.repos.authorize(subject, scopes)
+        issued = self.state.issuer.issue(subject.name, service, grants)
+        granted = " ".join(str(Scope(scope.type, scope.name, actions))
+                           for scope, actions in grants if actions)
+        self.state.audit.record_soon(
+            Event("token.issued", service=service, requested=" ".join(map(str, scopes)),
+                  granted=granted, detail=f"grant_type={grant_type}"),
+            actor=subject.name or "")
+        return {"token": issued.token, "access_token": issued.token,
+                "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
+
+
+class InvalidMethod(HTTPException):
+    code = 405
+    name = "Method Not Allowed"
+    description = f"/token answers {ALLOWED}"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.valid_methods = ALLOWED.split(", ")
+
+
+def refuse_nul(request: Request) -> None:
+    """NUL never belongs in a name, scope or parameter, and PostgreSQL cannot store it."""
+    query = request.query_string.lower()
+    if b"\x00" in query or b"%00" in query:
+        raise InvalidRequest("NUL characters are not allowed in the request")
+
+
+def authorization(request: Request) -> Authorization | None:
+    """The parsed Authorization header, or None when it cannot be parsed (bad base64,
+    non-ASCII bytes, no colon, NUL): the caller answers 401 either way."""
+    try:
+        auth = request.authorization
+    except (ValueError, UnicodeError):
+        return None
+    if auth is not None and any("\x00" in (part or "") for part in (
+            auth.username, auth.password, auth.token)):
+        return None
+    return auth
+
+
+def form_field(form: MultiDict[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise InvalidRequest(f"the {name} field is required")
+    return value
+
+
+def wants_refresh_token(subject: Subject) -> bool:
+    """Refresh tokens go to password logins only. An access-token login gets none, so the
+    client keeps sending the access token, and its limits and revocation keep applying."""
+    return subject.name is not None and subject.limit is None
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def oauth_error(wrapper: OAuthError) -> Response:
     """401 for bad credentials so containerd falls back to GET; 429 with Retry-After."""
     error = wrapper.original
@@ -198,8 +268,8 @@ def oauth_error(wrapper: OAuthError) -> Response:
         code = "temporarily_unavailable"
     else:
         code = "invalid_request"
-    response = jsonify(error=code, error_description=error.message)
-    response.status_code = error.status
+    response = Response(json_bytes({"error": code, "error_description": error.message}),
+                        status=error.status, mimetype="application/json")
     if isinstance(error, TooManyAttempts):
         response.headers["Retry-After"] = str(error.retry_after)
     return response
