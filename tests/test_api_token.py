@@ -190,3 +190,36 @@ def test_too_many_scopes_is_400(client: FlaskClient) -> None:
     response = get_token(client, *scopes)
     assert response.status_code == 400
     assert "too many scopes" in response.json["errors"][0]["message"]
+
+
+def test_token_answers_are_never_cached_and_are_https_only(client: FlaskClient,
+                                                           make_user: Any) -> None:
+    """RFC 6749 §5.1: a token response carries ``Cache-Control: no-store``."""
+    make_user("alice")
+    for response in (get_token(client, "repository:alice/httpd:pull", auth=("alice", PASSWORD)),
+                     get_token(client, "repository:alice/httpd:pull")):
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert response.headers["Content-Type"] == "application/json"
+        assert int(response.headers["Content-Length"]) == len(response.data)
+
+
+def test_other_methods_are_405_with_allow_and_issue_nothing(client: FlaskClient,
+                                                           state: State) -> None:
+    before = state.audit.search(action="token.")[1]
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = client.open("/token?service=registry", method=method)
+        assert response.status_code == 405
+        assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+        assert response.json["errors"][0]["code"] == "METHOD_NOT_ALLOWED"
+    options = client.options("/token")
+    assert options.status_code == 200 and "POST" in options.headers["Allow"]
+    assert state.audit.search(action="token.")[1] == before
+
+
+def test_head_answers_like_get_without_a_body(client: FlaskClient) -> None:
+    response = client.head("/token?service=registry&scope=repository:library/x:pull")
+    assert response.status_code == 200
+    assert response.data == b""
+    assert response.headers["Cache-Control"] == "no-store"

@@ -17,7 +17,12 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from werkzeug.datastructures import Authorization, MultiDict
-from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+)
 
 from authsvc.api import HSTS, response_for
 from authsvc.audit import Event, Origin, current_origin, set_origin
@@ -89,7 +94,7 @@ class TokenEndpoint:
                 return self.audited(request, self.post_token)
             if request.method == "OPTIONS":
                 return Response(status=200, headers={"Allow": ALLOWED})
-            return response_for(InvalidMethod())
+            return response_for(MethodNotAllowed(ALLOWED.split(", ")))
         except OAuthError as error:
             return oauth_error(error)
         except Exception as error:  # noqa: BLE001 - every error gets its JSON answer
@@ -206,16 +211,6 @@ class TokenEndpoint:
             actor=subject.name or "")
         return {"token": issued.token, "access_token": issued.token,
                 "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
-
-
-class InvalidMethod(HTTPException):
-    code = 405
-    name = "Method Not Allowed"
-    description = f"/token answers {ALLOWED}"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.valid_methods = ALLOWED.split(", ")
 
 
 def refuse_nul(request: Request) -> None:
