@@ -57,10 +57,19 @@ class Credentials:
 
     def refresh(self, secret: str, service: str, client_id: str,
                 address: str | None = None) -> Subject:
-        """The OAuth2 refresh grant: the subject a refresh token stands for."""
+        """The OAuth2 refresh grant: the subject a refresh token stands for.
+
+        The address's lockout is checked once the token fails: a refresh token has 256 random
+        bits, so a valid one cannot have been guessed, and the grant Docker sends on every
+        push and pull skips a lockout read. Past the limit, wrong tokens get 429.
+        """
         try:
-            self.throttle.check(None, address)
             return self.refresh_tokens.redeem(secret, service, client_id)
-        except (AuthenticationFailed, TooManyAttempts) as error:
+        except AuthenticationFailed as failed:
+            error: AuthenticationFailed | TooManyAttempts = failed
+            try:
+                self.throttle.check(None, address)
+            except TooManyAttempts as locked:
+                error = locked
             self._refuse(None, address, "refresh token", error)
-            raise
+            raise error from None

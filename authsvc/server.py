@@ -1,55 +1,103 @@
-"""Serving the app over HTTPS with gunicorn (threaded workers, TLS 1.2 or newer)."""
+"""Serving the app over HTTPS with granian: Rust HTTP/1 and TLS (1.2 or newer), WSGI workers.
 
-import logging
-import ssl
-from collections.abc import Callable
+``serve`` runs in the ``authsvc serve`` process, which only supervises: each worker process
+imports ``worker_app`` and builds its own app from the same environment and instance folder.
+"""
+
+import atexit
+import ctypes
+import multiprocessing
+import multiprocessing.util
+import os
+import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.common import AbstractServer
 
+from authsvc import create_app
 from authsvc.certs import CertPaths, check_private_key_file
+from authsvc.config import ENV_PREFIX
+
+WORKER_TARGET = "authsvc.server:worker_app"
+LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+# The path without the query: POST /token reads its form from the query too, so a client may
+# put a password or refresh token there. No header is logged, Authorization least of all.
+ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
+# Seconds a worker gets to finish its requests when stopped before it is killed.
+WORKER_KILL_TIMEOUT = 5
+# prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+# One handler, on the root logger: authsvc's INFO lines (audit events among them), granian's
+# own and access lines, and other libraries' warnings, each once, in one format. Granian
+# applies this in the supervisor and again in every worker.
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"authsvc": {"format": LOG_FORMAT}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "authsvc",
+                            "stream": "ext://sys.stderr"}},
+    "loggers": {"authsvc": {"level": "INFO"}, "_granian": {"level": "INFO"},
+                "granian.access": {"level": "INFO"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+}
 
 
-def _tls_context(config: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    context = default_factory()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+def _stop_with_supervisor() -> None:
+    """Have this worker stopped (SIGTERM) when the ``authsvc serve`` process dies, even by
+    SIGKILL: granian's workers do not watch their parent, and would keep serving on."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None and os.getppid() != supervisor.pid:  # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
-class HTTPSServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with ``gthread`` workers: keep-alive connections skip repeated TLS handshakes."""
-
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return self.application
+def worker_app() -> Flask:
+    """The app of one worker process (granian's factory target)."""
+    _stop_with_supervisor()
+    # Granian ends a worker with os._exit, which skips atexit: run those handlers (the audit
+    # batch flush among them) when the worker process ends, as they would run elsewhere.
+    multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
+    return create_app()
 
 
-def serve(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
-    """Run until stopped. Raises CertificateError when the HTTPS key is missing or unsafe."""
-    certs = CertPaths(app.extensions["authsvc"].certs.root)
+def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,
+          threads: int) -> None:
+    """Run ``workers`` processes of ``threads`` threads each until SIGTERM or SIGINT, which
+    stop them all.
+
+    The workers read their settings as this process did, from the environment and
+    ``instance_path``. Raises CertificateError, before anything starts, when the HTTPS key
+    is missing or group or others may read it.
+    """
+    certs = CertPaths(certs_root)
     check_private_key_file(certs.authsvc_key)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] "
-                        "%(name)s: %(message)s")
-    HTTPSServer(app, {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": threads,
-        "certfile": str(certs.authsvc),
-        "keyfile": str(certs.authsvc_key),
-        "ssl_context": _tls_context,
-        "accesslog": "-",
-        "errorlog": "-",
-        "keepalive": 30,
-        # gunicorn's control socket lives at one path per user; two instances would fight.
-        "control_socket_disable": True,
-    }).run()
+    # The folders as resolved here, whatever the working directory of a worker.
+    os.environ[f"{ENV_PREFIX}_INSTANCE"] = str(instance_path)
+    os.environ[f"{ENV_PREFIX}_CERTS_DIR"] = str(certs_root)
+    granian(WORKER_TARGET, certs, host, port, workers, threads).serve()
+
+
+def granian(target: str, certs: CertPaths, host: str, port: int, workers: int,
+            threads: int) -> "AbstractServer[Any]":
+    """The server ``authsvc serve`` runs, for the WSGI app factory ``target`` (the benchmark
+    runs its baselines behind the very same settings)."""
+    return Granian(
+        target=target, factory=True, interface=Interfaces.WSGI,
+        address=host, port=port, workers=workers, blocking_threads=threads,
+        http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(keep_alive=True),
+        ssl_cert=certs.authsvc, ssl_key=certs.authsvc_key, ssl_protocol_min=SSLProtocols.tls12,
+        respawn_failed_workers=True, workers_kill_timeout=WORKER_KILL_TIMEOUT,
+        log_level=LogLevels.info, log_dictconfig=LOGGING,
+        log_access=True, log_access_format=ACCESS_FORMAT)

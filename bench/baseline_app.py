@@ -7,13 +7,15 @@ database, no policy, no audit: the floor of "a Python token endpoint" behind the
 ``bcrypt``: the same, after verifying the Basic password against a bcrypt hash (cost
 ``--bcrypt-rounds``) on every request: what a service without a credential cache pays.
 
-Run under gunicorn exactly as authsvc runs (``authsvc.server.serve``: HTTPS with the same
-certificates, gthread workers, threads, keep-alive, access log)::
+Run behind the very server ``authsvc serve`` runs (``authsvc.server.granian``: the same HTTPS
+certificates, TLS, workers, threads, keep-alive and access log)::
 
     python -m bench.baseline_app --mode sign --certs DIR --port 5002 --workers 2 --threads 8
 
-or under granian with ``--factory bench.baseline_app:app_from_env`` (``BENCH_BASELINE_MODE``,
-``BENCH_CERTS_DIR``, ``BENCH_BCRYPT_ROUNDS``, ``BENCH_PASSWORD``).
+or, with ``--server gthread``, behind gunicorn's threaded workers (HTTPS, keep-alive, access
+log): the classic Python deployment, the reference point of issue 6. The servers read the
+settings from ``BENCH_BASELINE_MODE``, ``BENCH_CERTS_DIR``, ``BENCH_BCRYPT_ROUNDS`` and
+``BENCH_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import bcrypt
 import jwt
@@ -66,8 +67,6 @@ def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
               if mode == "bcrypt" else b"")
 
     app = Flask(__name__)
-    # authsvc.server.serve finds the HTTPS certificate here.
-    app.extensions["authsvc"] = SimpleNamespace(certs=SimpleNamespace(root=certs))
 
     def subject() -> str | Response:
         auth = request.authorization
@@ -118,9 +117,42 @@ def app_from_env() -> Flask:
                       os.environ.get("BENCH_PASSWORD", ""))
 
 
+def serve_gthread(app: Flask, certs: Path, host: str, port: int, workers: int,
+                  threads: int) -> None:
+    """gunicorn with gthread workers, TLS 1.2+, keep-alive and an access log."""
+    import ssl
+    from collections.abc import Callable
+    from typing import Any
+
+    from gunicorn.app.base import BaseApplication
+
+    def tls_context(_config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        context = default()
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {
+                    "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+                    "threads": threads, "certfile": str(certs / "authsvc.pem"),
+                    "keyfile": str(certs / "authsvc-key.pem"), "ssl_context": tls_context,
+                    "accesslog": "-", "errorlog": "-", "keepalive": 30,
+                    "control_socket_disable": True}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    Server().run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("sign", "bcrypt"), default="sign")
+    parser.add_argument("--server", choices=("authsvc", "gthread"), default="authsvc",
+                        help="authsvc: behind the server `authsvc serve` runs (granian); "
+                        "gthread: behind gunicorn's threaded workers")
     parser.add_argument("--certs", required=True, help="authsvc's certificate folder")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -128,11 +160,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--bcrypt-rounds", type=int, default=10)
     args = parser.parse_args()
-    from authsvc.server import serve  # the very function `authsvc serve` runs
+    os.environ.update({"BENCH_BASELINE_MODE": args.mode, "BENCH_CERTS_DIR": args.certs,
+                       "BENCH_BCRYPT_ROUNDS": str(args.bcrypt_rounds)})
+    if args.server == "gthread":
+        serve_gthread(app_from_env(), Path(args.certs), args.host, args.port, args.workers,
+                      args.threads)
+        return
+    from authsvc.certs import CertPaths
+    from authsvc.server import granian
 
-    app = create_app(args.mode, args.certs, args.bcrypt_rounds,
-                     os.environ.get("BENCH_PASSWORD", ""))
-    serve(app, args.host, args.port, args.workers, args.threads)
+    granian("bench.baseline_app:app_from_env", CertPaths(Path(args.certs)), args.host,
+            args.port, args.workers, args.threads).serve()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """authsvc token benchmark: authsvc as production runs it, against same-run baselines, with wrk.
 
-Every server runs on 127.0.0.1 over HTTPS with the same certificates, server, workers, threads
-and keep-alive: ``authsvc serve`` itself, ``bench/baseline_app.py --mode sign`` (a minimal Flask
-app signing the same ES256 token per request) and ``--mode bcrypt`` (the same after a bcrypt
-check on every request, at authsvc's cost). Four kinds of request, each against the baselines
-first and then authsvc, after a warm-up: anonymous pull of a public repository, Basic-auth
-push+pull on the user's own repository, the OAuth2 refresh grant, and a ``docker push`` burst
-(the same Basic credentials, 10 scopes in a row). ``--growth`` measures authsvc on a 10-user
-site and, alternately, on one with 100k users / 10k namespaces / 1M grants more.
+Every server runs on 127.0.0.1 over HTTPS with the same certificates, workers, threads and
+keep-alive: ``authsvc serve`` itself (granian), ``bench/baseline_app.py --mode sign`` (a minimal
+Flask app signing the same ES256 token per request) and ``--mode bcrypt`` (the same after a
+bcrypt check on every request, at authsvc's cost), both behind the very server ``authsvc serve``
+runs, and the signing baseline once more behind gunicorn's gthread workers (the classic Python
+deployment: the reference point the issue's figures come from). Four kinds of request, each
+against the baselines first and then authsvc, after a warm-up: anonymous pull of a public
+repository, Basic-auth push+pull on the user's own repository, the OAuth2 refresh grant, and a
+``docker push`` burst (the same Basic credentials, 10 scopes in a row). ``--growth`` measures
+authsvc on a 10-user site and, alternately, on one with 100k users / 10k namespaces / 1M grants
+more.
 
 Run through ``bench/run`` (see README, "Benchmark"); results go to ``bench/results/latest.json``.
 """
@@ -197,7 +200,9 @@ def make_site(root: Path, database: str, server_threads: int, pg_url: str = PG_U
 
 @dataclass
 class Server:
-    role: str  # "authsvc", "baseline" (signs per request) or "bcrypt" (bcrypt + sign)
+    #: "authsvc", "baseline" (signs per request), "gthread" (the same behind gunicorn) or
+    #: "bcrypt" (bcrypt + sign)
+    role: str
     port: int
     process: Any
     log_path: Path
@@ -209,7 +214,7 @@ class Server:
 
     @property
     def label(self) -> str:
-        return {"authsvc": "authsvc", "baseline": "baseline",
+        return {"authsvc": "authsvc", "baseline": "baseline", "gthread": "baseline-gthread",
                 "bcrypt": "bcrypt-baseline"}[self.role]
 
     @property
@@ -231,33 +236,19 @@ def start_server(role: str, site: Site, args: argparse.Namespace, tmp: Path) -> 
     log_path = tmp / f"{role}-{port}.log"
     env = dict(site.env)
     certs = site.certs
-    if args.server == "gthread":
-        if role == "authsvc":
-            argv = [executable("authsvc"), "serve", "--host", HOST, "--port", str(port),
-                    "--workers", str(args.workers)]
-            cwd = site.root
-        else:
-            argv = [python(), "-m", "bench.baseline_app", "--mode",
-                    "sign" if role == "baseline" else "bcrypt", "--certs", str(certs),
-                    "--host", HOST, "--port", str(port), "--workers", str(args.workers),
-                    "--threads", str(args.server_threads),
-                    "--bcrypt-rounds", str(BCRYPT_ROUNDS)]
-            cwd = SRC
-            env["BENCH_PASSWORD"] = PASSWORD
-    else:  # granian, the same options for every app
-        argv = [executable("granian"), "--interface", "wsgi", "--host", HOST, "--port", str(port),
-                "--workers", str(args.workers), "--blocking-threads", str(args.server_threads),
-                "--http", "1", "--no-ws", "--ssl-certificate", str(certs / "authsvc.pem"),
-                "--ssl-keyfile", str(certs / "authsvc-key.pem"), "--ssl-protocol-min", "tls1.2",
-                "--access-log", "--working-dir", str(SRC)]
-        if role == "authsvc":
-            argv.append("wsgi:app")
-        else:
-            argv += ["--factory", "bench.baseline_app:app_from_env"]
-            env.update({"BENCH_BASELINE_MODE": "sign" if role == "baseline" else "bcrypt",
-                        "BENCH_CERTS_DIR": str(certs), "BENCH_PASSWORD": PASSWORD,
-                        "BENCH_BCRYPT_ROUNDS": str(BCRYPT_ROUNDS)})
+    if role == "authsvc":
+        argv = [executable("authsvc"), "serve", "--host", HOST, "--port", str(port),
+                "--workers", str(args.workers)]
+        cwd = site.root
+    else:
+        argv = [python(), "-m", "bench.baseline_app", "--mode",
+                "bcrypt" if role == "bcrypt" else "sign",
+                "--server", "gthread" if role == "gthread" else "authsvc",
+                "--certs", str(certs), "--host", HOST, "--port", str(port),
+                "--workers", str(args.workers), "--threads", str(args.server_threads),
+                "--bcrypt-rounds", str(BCRYPT_ROUNDS)]
         cwd = SRC
+        env["BENCH_PASSWORD"] = PASSWORD
     process = procs.start(argv, env, cwd, log_path)
     return Server(role, port, process, log_path)
 
@@ -544,7 +535,7 @@ LAYERS = (
     ("password hashing", ("passlib/", "bcrypt/")),
     ("logging (access log, audit lines)", ("logging/",)),
     ("TLS and sockets", ("ssl.py", "socket.py", "selectors.py")),
-    ("gunicorn (HTTP parsing, workers)", ("gunicorn/",)),
+    ("server (granian's WSGI bridge)", ("granian/",)),
     ("Flask and Werkzeug", ("flask/", "werkzeug/")),
     ("authsvc's own code", ("authsvc/",)),
 )
@@ -628,6 +619,10 @@ def judge(kind: Kind, run: dict[str, Any], references: dict[str, dict[str, Any]]
     run["ratio_to"] = {"baseline": "baseline", "bcrypt": "bcrypt-baseline"}[kind.reference]
     if "baseline" in references and references["baseline"]["rps"]:
         run["ratio_to_signing_baseline"] = run["rps"] / references["baseline"]["rps"]
+    # Against the signing baseline behind gunicorn gthread: what moving to authsvc from a
+    # classic Python token service behind gunicorn gains (shown, not judged).
+    if "gthread" in references and references["gthread"]["rps"]:
+        run["ratio_to_gthread"] = run["rps"] / references["gthread"]["rps"]
     run["target"] = (f">={kind.min_ratio:g}x {run['ratio_to']}, p99<={P99_TARGET_MS:g}ms, "
                      "0 errors")
     misses = []
@@ -644,20 +639,22 @@ def judge(kind: Kind, run: dict[str, Any], references: dict[str, dict[str, Any]]
 def print_table(runs: list[dict[str, Any]]) -> None:
     header = (f"{'kind':<8} {'server':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'errors':>6} {'cpu ms/req':>10} {'other%':>6} {'top wkr%':>8} {'ratio':>8} "
-              f"{'cpu ratio':>9}  "
+              f"{'cpu ratio':>9} {'vs gthread':>10}  "
               f"{'target':<44} met?")
     print(header)
     print("-" * len(header))
     for run in runs:
         ratio = f"{run['ratio']:.2f}x" if run.get("ratio") is not None else ""
         cpu_ratio = f"{run['cpu_ratio']:.2f}x" if run.get("cpu_ratio") is not None else ""
+        gthread = (f"{run['ratio_to_gthread']:.2f}x" if run.get("ratio_to_gthread") is not None
+                   else "")
         met = ("" if "met" not in run else "yes" if run["met"] else
                "NO (" + ", ".join(run["missed"]) + ")")
         print(f"{run['kind']:<8} {run['server']:<16} {fmt(run['rps']):>9} "
               f"{fmt(run['p50_ms'], 2):>8} {fmt(run['p99_ms'], 2):>8} {run['errors']:>6} "
               f"{fmt(run['cpu_ms_per_req'], 2):>10} {fmt(run['other_cpu_pct'], 0):>6} "
               f"{fmt(run['top_worker_pct'], 0):>8} "
-              f"{ratio:>8} {cpu_ratio:>9}  {run.get('target', ''):<44} {met}")
+              f"{ratio:>8} {cpu_ratio:>9} {gthread:>10}  {run.get('target', ''):<44} {met}")
 
 
 def print_rss(servers: list[Server]) -> None:
@@ -763,7 +760,8 @@ def stop_servers(servers: list[Server]) -> None:
 def normal_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> bool:
     kinds = [KINDS[k] for k in args.kinds]
     site = make_site(tmp / "site", args.database, args.server_threads)
-    roles = ["baseline"] + (["bcrypt"] if any(k.reference == "bcrypt" for k in kinds) else [])
+    roles = ["baseline", "gthread"] + (["bcrypt"] if any(k.reference == "bcrypt" for k in kinds)
+                                       else [])
     servers = start_servers(roles + ["authsvc"], site, args, tmp)
     by_role = {s.role: s for s in servers}
     refresh_token = get_refresh_token(by_role["authsvc"], site.ca)
@@ -776,7 +774,7 @@ def normal_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> 
     profiles: dict[str, Any] = {}
     for kind in kinds:
         references: dict[str, dict[str, Any]] = {}
-        for role in ("baseline", "bcrypt") if kind.basic_auth else ("baseline",):
+        for role in ("baseline", "bcrypt") if kind.basic_auth else ("baseline", "gthread"):
             if role in by_role:
                 log(f"{kind.name}: {by_role[role].label}")
                 references[role] = measure(by_role[role], kind, scripts, args)
@@ -791,7 +789,7 @@ def normal_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> 
             if summary:
                 profiles[kind.name] = summary
     stop_servers(servers)
-    print(f"\n== authsvc token benchmark, {describe(report['authsvc'])}: {args.server}, "
+    print(f"\n== authsvc token benchmark, {describe(report['authsvc'])}: granian, "
           f"{args.workers} workers x "
           f"{args.server_threads} threads, wrk -t{args.threads} -c{args.connections} "
           f"-d{args.duration}s, {args.database}, bcrypt cost {BCRYPT_ROUNDS}")
@@ -844,7 +842,7 @@ def growth_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> 
             for key in ("p50_ms", "p99_ms", "rps", "cpu_ms_per_req"):
                 big_run[key.split("_")[0] + "_ratio"] = (
                     big_run[key] / small_run[key] if small_run[key] and big_run[key] else None)
-            # With several connections, gunicorn may put them all on one worker in one run
+            # With several connections, the server may put them all on one worker in one run
             # and spread them over both in the other; latency and CPU per request then say
             # more about that than about the data, so such a pair is not judged (the
             # one-connection pair of the same kind always is).
@@ -865,7 +863,7 @@ def growth_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> 
               f"{seeded.get('users', 0):,} users, {seeded.get('namespaces', 0):,} namespaces, "
               f"{seeded.get('repositories', 0):,} repositories, {seeded.get('grants', 0):,} "
               f"grants, {seeded.get('refresh_tokens', 0):,} refresh tokens (seeded in "
-              f"{seeded.get('seconds', '?')} s); measured alternately; {args.server}, "
+              f"{seeded.get('seconds', '?')} s); measured alternately; granian, "
               f"{args.workers} workers x {args.server_threads} threads, -d{args.duration}s")
         header = (f"{'kind':<8} {'conns':>5} {'case':<9} {'req/s':>9} {'p50 ms':>8} "
                   f"{'p99 ms':>8} {'errors':>6} {'cpu ms/req':>10} {'other%':>6} {'top wkr%':>8} "
@@ -916,9 +914,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default 2, authsvc's WORKERS default)")
     parser.add_argument("--server-threads", type=int, default=8, help="threads per worker "
                         "(default 8, authsvc's THREADS default)")
-    parser.add_argument("--server", choices=("gthread", "granian"), default="gthread",
-                        help="gthread: `authsvc serve` (production); granian: every app under "
-                        "granian with the same options")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help=f"comma list of {', '.join(KINDS)} (default all)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"),

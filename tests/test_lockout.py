@@ -179,3 +179,19 @@ def test_redis_store_is_used_when_configured(app: Flask, client: FlaskClient,
     assert get_token(client, "alice", PASSWORD).status_code == 429
     for key in client_redis.scan_iter(prefix + "*"):
         client_redis.delete(key)
+
+
+@pytest.mark.app_config(LOCKOUT_ADDRESS_ATTEMPTS=3)
+def test_a_valid_refresh_token_works_from_an_address_locked_by_guesses(
+        client: FlaskClient, make_user: Any) -> None:
+    """A refresh token cannot be guessed, so the lockout guards against wrong ones only."""
+    make_user("alice")
+    login = client.post("/token", data={
+        "grant_type": "password", "username": "alice", "password": PASSWORD,
+        "service": "registry", "client_id": "docker", "access_type": "offline"})
+    form = {"grant_type": "refresh_token", "refresh_token": "authsvc_rt_guess",
+            "service": "registry", "client_id": "docker"}
+    assert [client.post("/token", data=form).status_code for _ in range(4)] == [401] * 3 + [429]
+    valid = {**form, "refresh_token": login.json["refresh_token"]}
+    assert client.post("/token", data=valid).status_code == 200
+    assert client.post("/token", data=form).status_code == 429

@@ -1,5 +1,6 @@
 """Set-up commands: init and serve."""
 
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -48,11 +49,12 @@ def serve_command(host: str | None, port: int | None, workers: int | None) -> No
     """Serve authsvc over HTTPS with the bootstrapped certificate."""
     from authsvc.server import serve
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    config = app.config
-    app_state().load_issuer()  # fail now, not at the first token request, if the key is unusable
+    config = current_app.config
+    state = app_state()
+    state.load_issuer()  # fail now, not at the first token request, if the key is unusable
     upgrade(db.engine)
     db.engine.dispose()  # no connection may be shared with the forked workers
     host, port = host or config["HOST"], port or config["PORT"]
-    click.echo(f"authsvc: serving https://{host}:{port} (realm {app_state().realm})", err=True)
-    serve(app, host, port, workers or config["WORKERS"], config["THREADS"])
+    click.echo(f"authsvc: serving https://{host}:{port} (realm {state.realm})", err=True)
+    serve(Path(current_app.instance_path), state.certs.root, host, port,
+          workers or config["WORKERS"], config["THREADS"])

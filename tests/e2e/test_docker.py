@@ -67,15 +67,11 @@ def _authsvc_executable() -> str:
 
 
 def _authsvc_env(workdir: Path, public_url: str) -> dict[str, str]:
-    """Return the environment of an authsvc instance living in ``workdir``.
-
-    HOME is ``workdir`` and XDG_RUNTIME_DIR is unset: gunicorn 27 puts a control
-    socket there (``$HOME/.gunicorn/gunicorn.ctl``), which two instances must not share.
-    """
+    """Return the environment of an authsvc instance living in ``workdir``."""
     clean = {key: value for key, value in os.environ.items()
              if not key.startswith(("AUTHSVC_", "REGISTRY_"))
-             and key.lower() not in PROXY_VARIABLES and key != "XDG_RUNTIME_DIR"}
-    return {**clean, "HOME": str(workdir), "AUTHSVC_INSTANCE": str(workdir / "instance"),
+             and key.lower() not in PROXY_VARIABLES}
+    return {**clean, "AUTHSVC_INSTANCE": str(workdir / "instance"),
             "AUTHSVC_CERTS_DIR": str(workdir / "certs"), "AUTHSVC_PUBLIC_URL": public_url,
             "AUTHSVC_BCRYPT_ROUNDS": "4"}
 
