@@ -63,9 +63,26 @@ def _stop_with_supervisor() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+#: CGI request fields. Granian starts every request's WSGI environ from a copy of the process
+#: environment, so a variable with one of these names (or ``HTTP_*``, a request header) would
+#: look like part of every request that lacks it: an ``HTTP_AUTHORIZATION`` in the server's
+#: environment would be every anonymous client's credentials.
+CGI_FIELDS = frozenset({
+    "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO",
+    "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_IDENT",
+    "REMOTE_USER", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT",
+    "SERVER_PROTOCOL", "SERVER_SOFTWARE", "HTTPS"})
+
+
+def _forget_request_like_variables() -> None:
+    for name in [n for n in os.environ if n in CGI_FIELDS or n.startswith(("HTTP_", "wsgi."))]:
+        del os.environ[name]
+
+
 def worker_app() -> Flask:
     """The app of one worker process (granian's factory target)."""
     _stop_with_supervisor()
+    _forget_request_like_variables()
     # Granian ends a worker with os._exit, which skips atexit: run those handlers (the audit
     # batch flush among them) when the worker process ends, as they would run elsewhere.
     multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)

@@ -8,6 +8,7 @@ temporary instance, and stop it by PID.
 
 import base64
 import http.client
+import json
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from e2e.audit_log import MARK
 from e2e.processes import Service, free_port, https_status, start_service, wait_for
@@ -47,6 +49,12 @@ class Live:
     service: Service
 
 
+#: Variables named like request fields in the server's environment (see the test that uses them).
+SERVER_ENVIRONMENT_NOISE = {
+    "HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"nobody:from-the-environment").decode(),
+    "REMOTE_USER": "admin", "QUERY_STRING": "service=registry&scope=repository:x/y:push"}
+
+
 @contextmanager
 def running_server(root: Path, workers: int) -> Iterator[Live]:
     """``authsvc serve`` on a free loopback port, answering HTTPS; stopped by PID afterwards."""
@@ -54,7 +62,7 @@ def running_server(root: Path, workers: int) -> Iterator[Live]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AUTHSVC_")}
     env.update(AUTHSVC_INSTANCE=str(root / "instance"), AUTHSVC_CERTS_DIR=str(root / "certs"),
-               AUTHSVC_PUBLIC_URL=f"https://{LOOPBACK}:{port}")
+               AUTHSVC_PUBLIC_URL=f"https://{LOOPBACK}:{port}", **SERVER_ENVIRONMENT_NOISE)
     argv = [sys.executable, "-c", "from authsvc.cli import main; main()", "serve",
             "--host", LOOPBACK, "--port", str(port), "--workers", str(workers)]
     service = start_service("authsvc serve", argv, env, root / "serve.log", root)
@@ -181,6 +189,23 @@ def test_each_request_is_logged_without_its_secrets(live: Live) -> None:
     assert len(refused) == 1 and LOG_LINE.match(refused[0]), live.service.log_tail()
     log = live.service.log_tail(10**6)
     assert "query-secret" not in log and credentials not in log and "query-password" not in log
+
+
+def test_the_server_environment_is_not_part_of_requests(live: Live) -> None:
+    """Granian copies the process environment into every request's WSGI environ: variables
+    named like request fields must not turn into credentials or parameters."""
+    context = client_context(live.ca_file, ssl.TLSVersion.TLSv1_2)
+    connection = http.client.HTTPSConnection(LOOPBACK, live.port, timeout=5, context=context)
+    try:
+        connection.request("GET", "/token?service=registry&scope=repository:a/b:pull")
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 200, body
+    claims = jwt.decode(body["token"], options={"verify_signature": False})
+    assert claims["sub"] == ""
+    assert claims["access"] == [{"type": "repository", "name": "a/b", "actions": []}]
 
 
 # -- stopping -------------------------------------------------------------------------------------
