@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
     "PORT": 5001,
     "WORKERS": 2,
-    "THREADS": 8,
+    "THREADS": 4,
 }
 
 ENV_PREFIX = "AUTHSVC"

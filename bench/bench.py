@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authsvc.config import DEFAULTS
 from bench import procs
 from bench.seed import BURST_REPOS, PASSWORD, PRIVATE_REPO, PUBLIC_REPO, USER
 
@@ -908,12 +909,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="seconds of discarded load "
                         "before each run (default duration/5, at least 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections "
-                        "(default 16 = 2 workers x 8 threads)")
+                        "(default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--workers", type=int, default=2, help="server worker processes "
-                        "(default 2, authsvc's WORKERS default)")
-    parser.add_argument("--server-threads", type=int, default=8, help="threads per worker "
-                        "(default 8, authsvc's THREADS default)")
+    parser.add_argument("--workers", type=int, default=DEFAULTS["WORKERS"],
+                        help="server worker processes (default: authsvc's WORKERS default, "
+                        f"{DEFAULTS['WORKERS']})")
+    parser.add_argument("--server-threads", type=int, default=DEFAULTS["THREADS"],
+                        help="threads per worker (default: authsvc's THREADS default, "
+                        f"{DEFAULTS['THREADS']})")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help=f"comma list of {', '.join(KINDS)} (default all)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"),
