@@ -8,6 +8,7 @@ the name. Clients send several scopes as repeated parameters and as space-separa
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from authsvc.errors import InvalidName, InvalidScope
 
@@ -87,8 +88,12 @@ def validate_repository_name(name: str) -> str:
     return name
 
 
+@lru_cache(maxsize=4096)
 def parse_scope(text: str) -> Scope:
-    """Parse one ``type[(class)]:name:actions`` string. Raises InvalidScope when malformed."""
+    """Parse one ``type[(class)]:name:actions`` string. Raises InvalidScope when malformed.
+
+    Remembered (Scope is immutable): clients ask for the same few scopes over and over.
+    """
     type_part, sep, rest = text.partition(":")
     name, sep2, action_part = rest.rpartition(":")
     if not sep or not sep2 or not name:

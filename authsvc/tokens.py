@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import jwt
@@ -175,9 +176,19 @@ class IssuedToken:
     issued_at: int
     expires_in: int
 
-    @property
+    @cached_property
     def issued_at_rfc3339(self) -> str:
         return datetime.fromtimestamp(self.issued_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def answer(self) -> dict[str, Any]:
+        """The token endpoint's answer (PROTOCOL §1.3): ``token`` and its OAuth2 alias."""
+        return {"token": self.token, "access_token": self.token,
+                "expires_in": self.expires_in, "issued_at": self.issued_at_rfc3339}
+
+    @cached_property
+    def answer_json(self) -> bytes:
+        """``answer`` as JSON, made once per token (a cached token is answered many times)."""
+        return json.dumps(self.answer(), separators=(",", ":")).encode()
 
 
 def access_claim(grants: Sequence[tuple[Scope, frozenset[str]]]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from authsvc import create_app
 from authsvc.api import HSTS
 from authsvc.certs import CertPaths, bootstrap
 from authsvc.cli import cli
+from authsvc.config import DEFAULTS
 
 LOOPBACK = "127.0.0.1"
 # What the client reports when the server refuses the TLS version with an alert.
@@ -318,7 +319,8 @@ def test_serve_starts_with_owner_only_keys(serve_runner: FlaskCliRunner, tmp_pat
         "workers", "blocking_threads")} == {
         "target": "authsvc.server:worker_app", "interface": "wsgi", "http": "1",
         "ssl_cert": str(certs.authsvc), "ssl_key": str(certs.authsvc_key),
-        "ssl_protocol_min": "tls1.2", "port": "1", "workers": "3", "blocking_threads": "8"}
+        "ssl_protocol_min": "tls1.2", "port": "1", "workers": "3",
+        "blocking_threads": str(DEFAULTS["THREADS"])}
     assert server.options["factory"] is True
     assert server.options["log_access"] is True
     assert "query" not in server.options["log_access_format"]

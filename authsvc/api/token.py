@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response
 from werkzeug.datastructures import Authorization, MultiDict
@@ -36,6 +37,7 @@ from authsvc.errors import (
 from authsvc.policy import ANONYMOUS, Subject
 from authsvc.scopes import Scope, parse_scopes
 from authsvc.state import State
+from authsvc.tokens import IssuedToken
 
 PATH = "/token"
 ALLOWED = "GET, HEAD, OPTIONS, POST"
@@ -70,7 +72,7 @@ class TokenEndpoint:
         if environ.get("PATH_INFO") != PATH:
             return self.next_app(environ, start_response)
         with self.app.app_context():
-            answer = self.respond(Request(environ))
+            answer = self.respond(environ)
             if isinstance(answer, Response):
                 answer.headers["Strict-Transport-Security"] = HSTS
                 return answer(environ, start_response)
@@ -81,18 +83,22 @@ class TokenEndpoint:
                                   ("Strict-Transport-Security", HSTS)])
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer]
 
-    def respond(self, request: Request) -> Response | bytes:
+    def respond(self, environ: dict[str, Any]) -> Response | bytes:
         """The JSON body of a token, or the response to an error in registry (or OAuth2)
         form."""
         try:
-            refuse_nul(request)
-            set_origin(Origin(remote_addr=request.remote_addr or "",
-                              client_id=request.args.get("client_id") or ""))
-            if request.method in ("GET", "HEAD"):
-                return self.audited(request, self.get_token)
-            if request.method == "POST":
-                return self.audited(request, self.post_token)
-            if request.method == "OPTIONS":
+            refuse_nul(environ)
+            query = query_parameters(environ)
+            set_origin(Origin(remote_addr=environ.get("REMOTE_ADDR") or "",
+                              client_id=query.get("client_id") or ""))
+            method = environ.get("REQUEST_METHOD")
+            if method in ("GET", "HEAD"):
+                return self.audited(lambda: query, lambda: self.get_token(environ, query))
+            if method == "POST":
+                request = Request(environ)
+                return self.audited(lambda: submitted(request),
+                                    lambda: self.post_token(request))
+            if method == "OPTIONS":
                 return Response(status=200, headers={"Allow": ALLOWED})
             return response_for(MethodNotAllowed(ALLOWED.split(", ")))
         except OAuthError as error:
@@ -100,47 +106,46 @@ class TokenEndpoint:
         except Exception as error:  # noqa: BLE001 - every error gets its JSON answer
             return response_for(error)
 
-    def audited(self, request: Request, handler: Callable[[Request], bytes]) -> bytes:
-        """Run ``handler``; write a ``token.refused`` event when it refuses the request."""
+    def audited(self, values: Callable[[], MultiDict[str, str]],
+                handler: Callable[[], bytes]) -> bytes:
+        """Run ``handler``; write a ``token.refused`` event, with the service and scopes of
+        ``values``, when it refuses the request."""
         try:
-            return handler(request)
+            return handler()
         except AuthsvcError as error:
-            values: MultiDict[str, str]
-            try:
-                values = request.values
-            except HTTPException:  # a body the form parser refused: audit the query alone
-                values = request.args
+            fields = values()
             self.state.audit.record(Event(
-                "token.refused", service=values.get("service", "")[:255],
-                requested=" ".join(values.getlist("scope")),
+                "token.refused", service=fields.get("service", "")[:255],
+                requested=" ".join(fields.getlist("scope")),
                 detail=f"{error.code}: {error.message}"))
             raise
 
     # -- GET: the registry's token flow ---------------------------------------------------------
 
-    def get_token(self, request: Request) -> bytes:
-        args = request.args
-        service = self.checked_service(args.get("service"))
-        scopes = parse_scopes(args.getlist("scope"))
-        subject = self.basic_subject(request)
+    def get_token(self, environ: dict[str, Any], query: MultiDict[str, str]) -> bytes:
+        service = self.checked_service(query.get("service"))
+        scopes = parse_scopes(query.getlist("scope"))
+        subject = self.basic_subject(environ)
         set_origin(replace(current_origin(), actor=subject.name or ""))
         grant_type = "anonymous" if subject.name is None else "basic"
-        body, _ = self.token_body(subject, service, scopes, grant_type)
-        if (args.get("offline_token") == "true" and subject.name is not None
+        issued, _ = self.issue(subject, service, scopes, grant_type)
+        if (query.get("offline_token") == "true" and subject.name is not None
                 and wants_refresh_token(subject)):
-            body["refresh_token"] = self.state.refresh_tokens.issue(
-                subject.name, service, args.get("client_id", ""))
-        return json_bytes(body)
+            refresh_token = self.state.refresh_tokens.issue(
+                subject.name, service, query.get("client_id", ""))
+            return json_bytes({**issued.answer(), "refresh_token": refresh_token})
+        return issued.answer_json
 
-    def basic_subject(self, request: Request) -> Subject:
+    def basic_subject(self, environ: dict[str, Any]) -> Subject:
         """Anonymous without an Authorization header; else the user its Basic credentials
         prove. The subject comes from the credentials only, never from ``account``."""
-        if "HTTP_AUTHORIZATION" not in request.environ:
+        if "HTTP_AUTHORIZATION" not in environ:
             return ANONYMOUS
-        auth = authorization(request)
+        auth = authorization(environ.get("HTTP_AUTHORIZATION"))
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
             raise AuthenticationFailed()
-        return self.state.credentials.basic(auth.username, auth.password, request.remote_addr)
+        return self.state.credentials.basic(auth.username, auth.password,
+                                            environ.get("REMOTE_ADDR"))
 
     # -- POST: OAuth2 password and refresh-token grants -----------------------------------------
 
@@ -182,8 +187,8 @@ class TokenEndpoint:
             refresh_token = form_field(form, "refresh_token")
             subject = credentials.refresh(refresh_token, service, client_id, address)
         set_origin(replace(current_origin(), actor=subject.name or ""))
-        body, granted = self.token_body(subject, service, scopes, grant_type)
-        body["scope"] = granted
+        issued, granted = self.issue(subject, service, scopes, grant_type)
+        body = {**issued.answer(), "scope": granted}
         if refresh_token is not None:
             body["refresh_token"] = refresh_token
         return body
@@ -197,10 +202,10 @@ class TokenEndpoint:
             raise InvalidRequest(f"unknown service {service[:200]!r}")
         return service
 
-    def token_body(self, subject: Subject, service: str, scopes: Sequence[Scope],
-                   grant_type: str) -> tuple[dict[str, Any], str]:
-        """Decide the scopes, sign the token and audit it: the fields GET and POST answers
-        share, and the granted scope as a space-separated string."""
+    def issue(self, subject: Subject, service: str, scopes: Sequence[Scope],
+              grant_type: str) -> tuple[IssuedToken, str]:
+        """Decide the scopes, sign the token and audit it; the token, and the granted scope as
+        a space-separated string."""
         grants = self.state.repos.authorize(subject, scopes)
         issued = self.state.issuer.issue(subject.name, service, grants)
         granted = " ".join(str(Scope(scope.type, scope.name, actions))
@@ -209,22 +214,38 @@ class TokenEndpoint:
             Event("token.issued", service=service, requested=" ".join(map(str, scopes)),
                   granted=granted, detail=f"grant_type={grant_type}"),
             actor=subject.name or "")
-        return {"token": issued.token, "access_token": issued.token,
-                "expires_in": issued.expires_in, "issued_at": issued.issued_at_rfc3339}, granted
+        return issued, granted
 
 
-def refuse_nul(request: Request) -> None:
+def refuse_nul(environ: dict[str, Any]) -> None:
     """NUL never belongs in a name, scope or parameter, and PostgreSQL cannot store it."""
-    query = request.query_string.lower()
-    if b"\x00" in query or b"%00" in query:
+    query = environ.get("QUERY_STRING", "").lower()
+    if "\x00" in query or "%00" in query:
         raise InvalidRequest("NUL characters are not allowed in the request")
 
 
-def authorization(request: Request) -> Authorization | None:
+def query_parameters(environ: dict[str, Any]) -> MultiDict[str, str]:
+    """The query, parsed exactly as werkzeug's ``Request.args`` does (its own error handler
+    keeps invalid percent-escapes as they are), without building a Request: raw bytes that
+    are not UTF-8 raise UnicodeDecodeError, answered 400."""
+    query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
+    return MultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
+
+
+def submitted(request: Request) -> MultiDict[str, str]:
+    """The query and form of a POST, or the query alone when the form parser refused the
+    body."""
+    try:
+        return request.values
+    except HTTPException:
+        return request.args
+
+
+def authorization(header: str | None) -> Authorization | None:
     """The parsed Authorization header, or None when it cannot be parsed (bad base64,
     non-ASCII bytes, no colon, NUL): the caller answers 401 either way."""
     try:
-        auth = request.authorization
+        auth = Authorization.from_header(header)
     except (ValueError, UnicodeError):
         return None
     if auth is not None and any("\x00" in (part or "") for part in (
