@@ -5,8 +5,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask, Request
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
 
+from authsvc.api.token import PostedForm
 from authsvc.models import RefreshToken, db
 from authsvc.state import State
 from tests.conftest import PASSWORD
@@ -194,4 +197,33 @@ def test_disabled_user_password_grant_is_401(client: FlaskClient, make_user: Any
 def test_non_form_body_is_a_clear_400(client: FlaskClient) -> None:
     response = client.post("/token", data=b"\xff\xfe garbage", content_type="application/json")
     assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("body", [
+    b"grant_type=password&username=alice&scope=a&scope=b",
+    b"service=registry&empty=&flag&x=%ff%00&plus=a+b&utf8=%C3%A9t%C3%A9",
+    b"\xff\xfe not utf-8 at all", b"", b"a=1&&&b=2;c=3"])
+@pytest.mark.parametrize("content_type", [
+    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
+    "Application/X-WWW-Form-URLencoded"])
+def test_form_bodies_are_read_as_werkzeug_reads_them(app: Flask, body: bytes,
+                                                     content_type: str) -> None:
+    """The token endpoint parses URL-encoded bodies itself; it must see what werkzeug's form
+    parser (used everywhere else) sees."""
+    def environ() -> dict[str, Any]:
+        return EnvironBuilder("/token", method="POST", data=body,
+                              content_type=content_type).get_environ()
+
+    with app.app_context():
+        ours = PostedForm(environ()).form()
+        theirs = Request(environ()).form
+    assert list(ours.items(multi=True)) == list(theirs.items(multi=True))
+
+
+def test_a_form_over_the_size_limit_is_413_in_oauth_form(client: FlaskClient) -> None:
+    body = "grant_type=password&password=" + "x" * 70_000
+    response = client.post("/token", data=body,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
     assert response.json["error"] == "invalid_request"

@@ -16,11 +16,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, current_app
 from werkzeug.datastructures import Authorization, MultiDict
 from werkzeug.exceptions import (
     BadRequest,
-    HTTPException,
     MethodNotAllowed,
     RequestEntityTooLarge,
 )
@@ -95,9 +94,9 @@ class TokenEndpoint:
             if method in ("GET", "HEAD"):
                 return self.audited(lambda: query, lambda: self.get_token(environ, query))
             if method == "POST":
-                request = Request(environ)
-                return self.audited(lambda: submitted(request),
-                                    lambda: self.post_token(request))
+                posted = PostedForm(environ)
+                return self.audited(lambda: posted.values(query),
+                                    lambda: self.post_token(posted))
             if method == "OPTIONS":
                 return Response(status=200, headers={"Allow": ALLOWED})
             return response_for(MethodNotAllowed(ALLOWED.split(", ")))
@@ -149,10 +148,10 @@ class TokenEndpoint:
 
     # -- POST: OAuth2 password and refresh-token grants -----------------------------------------
 
-    def post_token(self, request: Request) -> bytes:
+    def post_token(self, posted: "PostedForm") -> bytes:
         """Errors in OAuth2 form."""
         try:
-            return json_bytes(self.grant(request))
+            return json_bytes(self.grant(posted.form(), posted.environ.get("REMOTE_ADDR")))
         except AuthsvcError as error:
             if error.status >= 500:
                 raise
@@ -162,8 +161,7 @@ class TokenEndpoint:
             wrapped.status = error.code or 400
             raise OAuthError(wrapped) from error
 
-    def grant(self, request: Request) -> dict[str, Any]:
-        form = request.form
+    def grant(self, form: MultiDict[str, str], address: str | None) -> dict[str, Any]:
         if any("\x00" in value for value in form.values()):
             raise InvalidRequest("NUL characters are not allowed in the request")
         set_origin(replace(current_origin(), client_id=form.get("client_id", "")[:128]))
@@ -175,7 +173,6 @@ class TokenEndpoint:
         client_id = form_field(form, "client_id")
         scopes = parse_scopes(form.getlist("scope"))
         refresh_token: str | None = None
-        address = request.remote_addr
         credentials = self.state.credentials
         if grant_type == "password":
             subject = credentials.basic(form_field(form, "username"),
@@ -232,13 +229,44 @@ def query_parameters(environ: dict[str, Any]) -> MultiDict[str, str]:
     return MultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
-def submitted(request: Request) -> MultiDict[str, str]:
-    """The query and form of a POST, or the query alone when the form parser refused the
-    body."""
-    try:
-        return request.values
-    except HTTPException:
-        return request.args
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class PostedForm:
+    """The body of a POST, read once. URL-encoded forms (what clients send) are parsed as
+    werkzeug's form parser does, without building a Request; anything else goes through it."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+        self._form: MultiDict[str, str] | None = None
+
+    def form(self) -> MultiDict[str, str]:
+        """Raises RequestEntityTooLarge or BadRequest for a body the parser refuses."""
+        if self._form is None:
+            self._form = self._parse()
+        return self._form
+
+    def values(self, query: MultiDict[str, str]) -> MultiDict[str, str]:
+        """The query and the form, or the query alone when the body was refused."""
+        merged = MultiDict(query)
+        for key, value in (self._form or MultiDict()).items(multi=True):
+            merged.add(key, value)
+        return merged
+
+    def _parse(self) -> MultiDict[str, str]:
+        environ = self.environ
+        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        length = environ.get("CONTENT_LENGTH", "")
+        if mimetype != FORM_TYPE or not length.isdigit():
+            return Request(environ).form
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        if limit is not None and int(length) > limit:
+            raise RequestEntityTooLarge()
+        try:
+            text = environ["wsgi.input"].read(int(length)).decode()
+        except UnicodeDecodeError:
+            return MultiDict()  # as werkzeug: a body that is not UTF-8 holds no fields
+        return MultiDict(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
 def authorization(header: str | None) -> Authorization | None:
