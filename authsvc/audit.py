@@ -90,7 +90,8 @@ def _columns(event: Event, actor: str | None) -> dict[str, Any]:
         "detail": _clip(event.detail, 1000)}
     if log.isEnabledFor(logging.INFO):
         line = {key: value for key, value in values.items() if value and key not in _ALWAYS}
-        line.update({"at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor": values["actor"],
+        line.update({"at": now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                     "actor": values["actor"],
                      "remote_addr": values["remote_addr"], "client_id": values["client_id"],
                      **event.extra})
         log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))

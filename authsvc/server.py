@@ -6,6 +6,7 @@ imports ``worker_app`` and builds its own app from the same environment and inst
 
 import atexit
 import ctypes
+import logging
 import multiprocessing
 import multiprocessing.util
 import os
@@ -79,10 +80,20 @@ def _forget_request_like_variables() -> None:
         del os.environ[name]
 
 
+def _lighter_log_records() -> None:
+    """Skip what log records would gather but LOG_FORMAT never shows (the caller's file and
+    line, thread and multiprocessing names): the logging HOWTO's "Optimization" settings.
+    Every token request writes an audit line, so they add up."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+
+
 def worker_app() -> Flask:
     """The app of one worker process (granian's factory target)."""
     _stop_with_supervisor()
     _forget_request_like_variables()
+    _lighter_log_records()
     # Granian ends a worker with os._exit, which skips atexit: run those handlers (the audit
     # batch flush among them) when the worker process ends, as they would run elsewhere.
     multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)

@@ -13,11 +13,11 @@ Every token issued or refused is written to the audit trail.
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response, current_app
-from werkzeug.datastructures import Authorization, MultiDict
+from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import (
     BadRequest,
     MethodNotAllowed,
@@ -56,6 +56,33 @@ class OAuthError(AuthsvcError):
         self.original = error
         self.status = error.status
         self.code = error.code
+
+
+class Parameters:
+    """Query or form fields, each name with its values in order. (werkzeug's MultiDict builds
+    and catches a BadRequestKeyError for every missing name ``get`` is asked for.)"""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._pairs = list(pairs)
+        self._values: dict[str, list[str]] = {}
+        for name, value in self._pairs:
+            self._values.setdefault(name, []).append(value)
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        values = self._values.get(name)
+        return values[0] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self._values.get(name, ()))
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
 
 
 class TokenEndpoint:
@@ -105,7 +132,7 @@ class TokenEndpoint:
         except Exception as error:  # noqa: BLE001 - every error gets its JSON answer
             return response_for(error)
 
-    def audited(self, values: Callable[[], MultiDict[str, str]],
+    def audited(self, values: Callable[[], Parameters],
                 handler: Callable[[], bytes]) -> bytes:
         """Run ``handler``; write a ``token.refused`` event, with the service and scopes of
         ``values``, when it refuses the request."""
@@ -121,7 +148,7 @@ class TokenEndpoint:
 
     # -- GET: the registry's token flow ---------------------------------------------------------
 
-    def get_token(self, environ: dict[str, Any], query: MultiDict[str, str]) -> bytes:
+    def get_token(self, environ: dict[str, Any], query: Parameters) -> bytes:
         service = self.checked_service(query.get("service"))
         scopes = parse_scopes(query.getlist("scope"))
         subject = self.basic_subject(environ)
@@ -161,8 +188,8 @@ class TokenEndpoint:
             wrapped.status = error.code or 400
             raise OAuthError(wrapped) from error
 
-    def grant(self, form: MultiDict[str, str], address: str | None) -> dict[str, Any]:
-        if any("\x00" in value for value in form.values()):
+    def grant(self, form: Parameters, address: str | None) -> dict[str, Any]:
+        if any("\x00" in value for _, value in form.pairs()):
             raise InvalidRequest("NUL characters are not allowed in the request")
         set_origin(replace(current_origin(), client_id=form.get("client_id", "")[:128]))
         grant_type = form_field(form, "grant_type")
@@ -221,12 +248,12 @@ def refuse_nul(environ: dict[str, Any]) -> None:
         raise InvalidRequest("NUL characters are not allowed in the request")
 
 
-def query_parameters(environ: dict[str, Any]) -> MultiDict[str, str]:
+def query_parameters(environ: dict[str, Any]) -> Parameters:
     """The query, parsed exactly as werkzeug's ``Request.args`` does (its own error handler
     keeps invalid percent-escapes as they are), without building a Request: raw bytes that
     are not UTF-8 raise UnicodeDecodeError, answered 400."""
     query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
-    return MultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
+    return Parameters(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -238,35 +265,32 @@ class PostedForm:
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = environ
-        self._form: MultiDict[str, str] | None = None
+        self._form: Parameters | None = None
 
-    def form(self) -> MultiDict[str, str]:
+    def form(self) -> Parameters:
         """Raises RequestEntityTooLarge or BadRequest for a body the parser refuses."""
         if self._form is None:
             self._form = self._parse()
         return self._form
 
-    def values(self, query: MultiDict[str, str]) -> MultiDict[str, str]:
+    def values(self, query: Parameters) -> Parameters:
         """The query and the form, or the query alone when the body was refused."""
-        merged = MultiDict(query)
-        for key, value in (self._form or MultiDict()).items(multi=True):
-            merged.add(key, value)
-        return merged
+        return Parameters([*query.pairs(), *(self._form.pairs() if self._form else [])])
 
-    def _parse(self) -> MultiDict[str, str]:
+    def _parse(self) -> Parameters:
         environ = self.environ
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         length = environ.get("CONTENT_LENGTH", "")
         if mimetype != FORM_TYPE or not length.isdigit():
-            return Request(environ).form
+            return Parameters(Request(environ).form.items(multi=True))
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         if limit is not None and int(length) > limit:
             raise RequestEntityTooLarge()
         try:
             text = environ["wsgi.input"].read(int(length)).decode()
         except UnicodeDecodeError:
-            return MultiDict()  # as werkzeug: a body that is not UTF-8 holds no fields
-        return MultiDict(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
+            return Parameters([])  # as werkzeug: a body that is not UTF-8 holds no fields
+        return Parameters(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
 def authorization(header: str | None) -> Authorization | None:
@@ -282,7 +306,7 @@ def authorization(header: str | None) -> Authorization | None:
     return auth
 
 
-def form_field(form: MultiDict[str, str], name: str) -> str:
+def form_field(form: Parameters, name: str) -> str:
     value = form.get(name)
     if not value:
         raise InvalidRequest(f"the {name} field is required")
