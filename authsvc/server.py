@@ -37,14 +37,14 @@ WORKER_KILL_TIMEOUT = 5
 PR_SET_PDEATHSIG = 1
 
 # One handler, on the root logger: authsvc's INFO lines (audit events among them), granian's
-# own and access lines, and other libraries' warnings, each once, in one format. Granian
-# applies this in the supervisor and again in every worker.
+# own and access lines, and other libraries' warnings, each once, in one format, written in
+# batches (log_output). Granian applies this in the supervisor and again in every worker.
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"authsvc": {"format": LOG_FORMAT}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "authsvc",
-                            "stream": "ext://sys.stderr"}},
+    "handlers": {"stderr": {"class": "authsvc.log_output.BatchingStreamHandler",
+                            "formatter": "authsvc"}},
     "loggers": {"authsvc": {"level": "INFO"}, "_granian": {"level": "INFO"},
                 "granian.access": {"level": "INFO"}},
     "root": {"level": "WARNING", "handlers": ["stderr"]},

@@ -38,7 +38,7 @@ from .audit_log import grants as audit_grants
 from .clients import AuthsvcCli, Credentials, Result
 from .docker_engine import CertsDir, DockerClient, DockerEngine, decode_auth, rootfs_tarball
 from .netns import NetNamespace, network_namespace
-from .processes import Service, free_port, https_status, start_service, wait_for
+from .processes import Service, free_port, https_status, settle_log, start_service, wait_for
 from .world import HTTPD_TAGS, AuthsvcInstance, new_password
 
 pytestmark = pytest.mark.e2e
@@ -111,10 +111,12 @@ class Site:
 
     def log_mark(self) -> int:
         """Return the current size of the authsvc log, to read what is logged after it."""
+        settle_log()
         return self.authsvc.service.log_path.stat().st_size
 
     def log_since(self, mark: int) -> list[str]:
         """Return the lines authsvc logged after ``mark`` (token lines and its access log)."""
+        settle_log()
         with self.authsvc.service.log_path.open("rb") as log:
             log.seek(mark)
             return log.read().decode(errors="replace").splitlines()

@@ -30,6 +30,7 @@ import requests
 from .audit_log import grants as audit_grants
 from .audit_log import scope_actions, token_lines
 from .clients import Credentials, Result, run
+from .processes import settle_log
 from .world import AuthsvcInstance, ImageFactory, Registry
 
 pytestmark = pytest.mark.e2e
@@ -49,10 +50,12 @@ class Log:
 
     def mark(self) -> int:
         """Return the current size of the log."""
+        settle_log()
         return self.path.stat().st_size
 
     def since(self, mark: int) -> list[str]:
         """Return the lines logged after ``mark``."""
+        settle_log()
         with self.path.open("rb") as log:
             log.seek(mark)
             return log.read().decode(errors="replace").splitlines()

@@ -1,0 +1,71 @@
+"""Where ``authsvc serve`` writes its log: standard error, in batches.
+
+Every token request writes two lines (the access line and the audit line). A stream handler
+makes a write system call for each, which costs more than formatting the line; this handler
+collects the formatted lines and writes them together at most ``interval`` seconds later, from
+a background thread, and at exit. The lines are written in chunks of whole lines of at most
+4096 bytes (``PIPE_BUF``), so the workers that share standard error never interleave inside a
+line, even on a pipe.
+"""
+
+import logging
+import os
+import sys
+import threading
+import time
+from typing import TextIO
+
+#: Seconds a line may wait before it is written.
+FLUSH_INTERVAL = 0.05
+#: Writes up to this size reach a pipe whole, never interleaved with another process's.
+PIPE_BUF = 4096
+
+
+class BatchingStreamHandler(logging.StreamHandler[TextIO]):
+    def __init__(self, stream: TextIO | None = None, interval: float = FLUSH_INTERVAL) -> None:
+        super().__init__(stream if stream is not None else sys.stderr)
+        self.interval = interval
+        self._lines: list[str] = []
+        self._writer_pid: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the formatted line (``handle`` holds the handler's lock)."""
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:  # noqa: BLE001 - logging must never break the caller
+            self.handleError(record)
+            return
+        if self._writer_pid != os.getpid():  # first line in this (possibly forked) process
+            self._writer_pid = os.getpid()
+            threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
+
+    def flush(self) -> None:
+        """Write every queued line now."""
+        self.acquire()
+        try:
+            lines, self._lines = self._lines, []
+            chunk: list[str] = []
+            size = 0
+            for line in lines:
+                length = len(line.encode("utf-8", "backslashreplace"))
+                if chunk and size + length > PIPE_BUF:
+                    self._write("".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += length
+            if chunk:
+                self._write("".join(chunk))
+        finally:
+            self.release()
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # standard error closed or gone: nothing to do
+            pass
+
+    def _write_forever(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush()
