@@ -62,10 +62,11 @@ class TokenInfo:
 
 
 class AccessTokens:
-    def __init__(self, session: scoped_session, audit: Audit) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
+                 reads: Reads | None = None) -> None:
         self.session = session
         self.audit = audit
-        self.reads = Reads(session)
+        self.reads = reads or Reads(session)
 
     def create(self, username: str, name: str, permission: str, *,
                expires_in_days: int | None = None,

@@ -51,12 +51,13 @@ class Accounts:
     """Users over one SQLAlchemy session."""
 
     def __init__(self, session: scoped_session, hasher: PasswordHasher,  # type: ignore[type-arg]
-                 audit: Audit, cache: CredentialCache | None = None) -> None:
+                 audit: Audit, cache: CredentialCache | None = None,
+                 reads: Reads | None = None) -> None:
         self.session = session
         self.hasher = hasher
         self.audit = audit
         self.cache = cache or CredentialCache(0)
-        self.reads = Reads(session)
+        self.reads = reads or Reads(session)
 
     def get_user(self, username: str) -> User:
         """The user called ``username``; raises NotFound."""

@@ -70,9 +70,10 @@ class MemoryStore:
 class DatabaseStore:
     """Counts in the ``login_failures`` table, shared by replicas on one database."""
 
-    def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session,  # type: ignore[type-arg]
+                 reads: Reads | None = None) -> None:
         self.session = session
-        self.reads = Reads(session)
+        self.reads = reads or Reads(session)
 
     def windows(self, keys: Sequence[str], since: float) -> dict[str, tuple[int, float]]:
         if not keys:

@@ -1,19 +1,23 @@
-"""Reads for the token path: statements compiled once, run on a pooled DBAPI connection.
+"""Reads for the token path: statements compiled once, run on a DBAPI connection per thread.
 
 Every ``GET /token`` looks up a repository, grants, a user or a refresh token. Through the ORM
 session one lookup costs about 100 µs of Python (unit of work, identity map, teardown), through
-a Core ``Connection`` about 30 µs, and as a DBAPI cursor call on a pooled connection about 10
-µs. So the statements are written with SQLAlchemy (module-level constants in the services that
-use them: ``accounts``, ``repositories``, …), compiled once per dialect, and run here on the
-engine's pool; each column goes through the type's own result processor (SQLite's text dates
-become datetimes), and driver errors become SQLAlchemy's (the API answers 503 for a database
-that is away, and a dropped connection is invalidated so the next request reconnects).
+a Core ``Connection`` about 30 µs, as a DBAPI cursor call on a pooled connection about 10 µs,
+and on a connection the thread keeps about 5 µs. So the statements are written with SQLAlchemy
+(module-level constants in the services that use them: ``accounts``, ``repositories``, …),
+compiled once per dialect, and run here; each column goes through the type's own result
+processor (SQLite's text dates become datetimes), and driver errors become SQLAlchemy's (the API
+answers 503 for a database that is away). A connection found dead is replaced at once and the
+read tried again, as the pool's pre-ping would.
 
 Reads see what other transactions have committed. Changes go through the ORM session of the
 service that owns them, or ``write`` for small bookkeeping updates.
 """
 
+import contextlib
+import os
 import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,14 +59,29 @@ class Prepared:
                           for fn, value in zip(self.processors, raw, strict=True)))
 
 
+def _close(connections: list[tuple[int, Any]]) -> None:
+    """Close the connections this process opened (a forked child must not close its parent's:
+    PostgreSQL would end the parent's session)."""
+    for pid, connection in connections:
+        if pid == os.getpid():
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
 class Reads:
-    """Runs read-only statements on the engine the ORM session is bound to."""
+    """Runs read-only statements on the engine the ORM session is bound to, each thread on a
+    connection of its own that it keeps (a pool checkout per read costs as much as the read).
+    One per app: ``State`` hands the same one to every service."""
 
     def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
         self.session = session
         self._engine: Engine | None = None
         self._prepared: dict[int, tuple[Query, Prepared]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+        #: Every thread's connection and the process that opened it, to close with this object.
+        self._open: list[tuple[int, Any]] = []
+        weakref.finalize(self, _close, self._open)
 
     @property
     def engine(self) -> Engine:
@@ -88,41 +107,75 @@ class Reads:
             self._prepared[id(statement)] = (statement, prepared)
         return prepared
 
-    def _run(self, statement: Query, params: Mapping[str, Any],
-             many: bool) -> list[Any]:
+    def _connection(self) -> Any:
+        """This thread's connection, made on first use: taken from the engine's pool (so it is
+        set up as every other) and detached from it, in autocommit where the driver has it, so
+        no read ever leaves a transaction open."""
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        connection = self.engine.raw_connection()
+        connection.detach()
+        driver: Any = connection.dbapi_connection
+        if hasattr(driver, "autocommit"):
+            driver.autocommit = True
+        held = (os.getpid(), connection)
+        self._local.held = held
+        with self._lock:
+            self._open.append(held)
+        return connection
+
+    def _forget_connection(self) -> None:
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None and held[0] == os.getpid():
+            with self._lock:
+                self._open.remove(held)
+            _close([held])
+
+    def close(self) -> None:
+        """Close every thread's connection (they are closed too when this object is
+        collected)."""
+        with self._lock:
+            connections, self._open[:] = list(self._open), []
+        _close(connections)
+
+    def _run(self, statement: Query, params: Mapping[str, Any]) -> list[Any]:
         prepared = self._prepare(statement)
         arguments = prepared.arguments(params)
         dialect = self.engine.dialect
-        connection = cursor = None
-        try:
-            connection = self.engine.raw_connection()
-            cursor = connection.cursor()
-            cursor.execute(prepared.sql, arguments)
-            raw = cursor.fetchall() if many else [cursor.fetchone()]
-            description = cursor.description
-        except dialect.loaded_dbapi.Error as error:
-            gone = connection is not None and dialect.is_disconnect(
-                error, connection.dbapi_connection, cursor)
-            if gone and connection is not None:
-                connection.invalidate(error)
-            raise DBAPIError.instance(prepared.sql, arguments, error,
-                                      dialect.loaded_dbapi.Error,
-                                      connection_invalidated=gone,
-                                      dialect=dialect) from error
-        finally:
-            if cursor is not None:
-                cursor.close()
-            if connection is not None:
-                connection.close()
-        return [prepared.convert(row, dialect, description) for row in raw if row is not None]
+        for attempt in (1, 2):
+            connection = cursor = None
+            try:
+                connection = self._connection()
+                cursor = connection.cursor()
+                cursor.execute(prepared.sql, arguments)
+                raw = cursor.fetchall()  # all of it: SQLite ends the read there
+                description = cursor.description
+                break
+            except dialect.loaded_dbapi.Error as error:
+                gone = connection is not None and dialect.is_disconnect(
+                    error, connection.dbapi_connection, cursor)
+                self._forget_connection()
+                if gone and attempt == 1 and cursor is not None:
+                    continue  # the connection died while idle: once more on a new one
+                raise DBAPIError.instance(prepared.sql, arguments, error,
+                                          dialect.loaded_dbapi.Error,
+                                          connection_invalidated=gone,
+                                          dialect=dialect) from error
+            finally:
+                if cursor is not None:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+        return [prepared.convert(row, dialect, description) for row in raw]
 
     def first(self, statement: Query, params: Mapping[str, Any]) -> Any | None:
         """The first row (a named tuple) or None."""
-        rows = self._run(statement, params, many=False)
+        rows = self._run(statement, params)
         return rows[0] if rows else None
 
     def all(self, statement: Query, params: Mapping[str, Any]) -> list[Any]:
-        return self._run(statement, params, many=True)
+        return self._run(statement, params)
 
     def write(self, statement: Executable, params: Mapping[str, Any]) -> None:
         """One small change in its own transaction (bookkeeping such as last-used times)."""

@@ -36,11 +36,11 @@ TOUCH = update(RefreshToken).where(RefreshToken.id == bindparam("token_id")).val
 
 class RefreshTokens:
     def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
-                 lifetime_days: int = 90) -> None:
+                 lifetime_days: int = 90, reads: Reads | None = None) -> None:
         self.session = session
         self.audit = audit
         self.lifetime = timedelta(days=lifetime_days)
-        self.reads = Reads(session)
+        self.reads = reads or Reads(session)
 
     def issue(self, username: str, service: str, client_id: str) -> str:
         """Create a refresh token for an (already authenticated) user; return its secret."""

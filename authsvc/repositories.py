@@ -85,9 +85,9 @@ class Repositories:
     """Repositories and grants over one SQLAlchemy session."""
 
     def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
-                 default_visibility: str = "private") -> None:
+                 default_visibility: str = "private", reads: Reads | None = None) -> None:
         self.session = session
-        self.reads = Reads(session)
+        self.reads = reads or Reads(session)
         self.audit = audit
         self.default_visibility = validate_visibility(default_visibility)
 

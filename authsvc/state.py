@@ -18,6 +18,7 @@ from authsvc.errors import CertificateError
 from authsvc.keys import read_key_set, unpublished
 from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
 from authsvc.passwords import PasswordHasher
+from authsvc.reads import Reads
 from authsvc.refresh_tokens import RefreshTokens
 from authsvc.repositories import Repositories
 from authsvc.tokens import TokenIssuer, load_signing_key
@@ -25,7 +26,8 @@ from authsvc.tokens import TokenIssuer, load_signing_key
 log = logging.getLogger(__name__)
 
 
-def failure_store(config: Mapping[str, Any], session: scoped_session) -> FailureStore:  # type: ignore[type-arg]
+def failure_store(config: Mapping[str, Any], session: scoped_session,  # type: ignore[type-arg]
+                  reads: Reads) -> FailureStore:
     """Where failed logins are counted: LOCKOUT_STORE, or Redis when REDIS_URL is set, else
     the database."""
     kind = config["LOCKOUT_STORE"]
@@ -38,7 +40,7 @@ def failure_store(config: Mapping[str, Any], session: scoped_session) -> Failure
                           prefix=config["REDIS_PREFIX"] + "lockout:")
     if kind == "memory":
         return MemoryStore()
-    return DatabaseStore(session)
+    return DatabaseStore(session, reads)
 
 
 class State:
@@ -49,13 +51,15 @@ class State:
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
         self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
         self.audit = Audit(session, config["AUDIT_BATCH_SECONDS"])
+        reads = Reads(session)  # one per app: a connection per thread, shared by the services
         self.accounts = Accounts(session, self.hasher, self.audit,
-                                 CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]))
-        self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"])
-        self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"])
-        self.access_tokens = AccessTokens(session, self.audit)
+                                 CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]), reads)
+        self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"], reads)
+        self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"],
+                                            reads)
+        self.access_tokens = AccessTokens(session, self.audit, reads)
         self.throttle = LoginThrottle(
-            failure_store(config, session), account_limit=config["LOCKOUT_ATTEMPTS"],
+            failure_store(config, session, reads), account_limit=config["LOCKOUT_ATTEMPTS"],
             address_limit=config["LOCKOUT_ADDRESS_ATTEMPTS"], window=config["LOCKOUT_WINDOW"])
         self.credentials = Credentials(self.accounts, self.access_tokens, self.refresh_tokens,
                                        self.throttle, self.audit)

@@ -1,17 +1,21 @@
 """The token path's reads: the same rows, types and errors as SQLAlchemy would give."""
 
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import bindparam, create_engine, select
+from sqlalchemy import Engine, bindparam, create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
+from authsvc.database import empty_postgres_database, upgrade
 from authsvc.models import RefreshToken, User, db
 from authsvc.reads import Reads
 from authsvc.refresh_tokens import REDEEM
+from authsvc.repositories import VISIBILITY
 from authsvc.state import State
 
 USERS = select(User.username, User.admin, User.created_at).where(
@@ -52,3 +56,70 @@ def test_an_unreachable_database_raises_sqlalchemy_operational_error(tmp_path: P
     with pytest.raises(OperationalError):
         reads.first(USERS, {"pattern": "%"})
     engine.dispose()
+
+
+def test_reads_see_every_commit_at_once(app: Flask, state: State) -> None:
+    """A kept connection must not keep a snapshot: each read sees what others committed."""
+    with app.app_context():
+        state.repos.create("alice/app", "private")
+        reads = Reads(db.session)
+        assert reads.first(VISIBILITY, {"path": "alice/app"}).visibility == "private"
+        state.repos.set_visibility("alice/app", "public")
+        assert reads.first(VISIBILITY, {"path": "alice/app"}).visibility == "public"
+        state.repos.delete("alice/app")
+        assert reads.first(VISIBILITY, {"path": "alice/app"}) is None
+        reads.close()
+
+
+PG_URL = os.environ.get("AUTHSVC_TEST_PG_BASE",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432") + "/authsvc_test_reads"
+
+
+@pytest.fixture
+def pg_reads() -> Iterator[tuple[Reads, Engine]]:
+    """Reads on a PostgreSQL database of their own (on every run, SQLite's included)."""
+    try:
+        empty_postgres_database(PG_URL)
+    except OperationalError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL: {e}")
+    engine = create_engine(PG_URL, pool_pre_ping=True)
+    upgrade(engine)
+    reads = Reads(scoped_session(sessionmaker(bind=engine)))
+    yield reads, engine
+    reads.close()
+    engine.dispose()
+
+
+def backend_of(reads: Reads, engine: Engine) -> tuple[int, str]:
+    """The PostgreSQL backend pid of this thread's read connection, and its state as the
+    server sees it."""
+    pid = reads.first(select(func.pg_backend_pid()), {})[0]
+    with engine.connect() as other:
+        state = other.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
+                              {"pid": pid}).scalar_one()
+    return pid, state
+
+
+def test_a_kept_postgres_connection_holds_no_transaction(
+        pg_reads: tuple[Reads, Engine]) -> None:
+    """An idle read connection inside a transaction would block migrations and TRUNCATE."""
+    reads, engine = pg_reads
+    first, _ = backend_of(reads, engine)
+    reads.first(USERS, {"pattern": "%"})
+    pid, state = backend_of(reads, engine)
+    assert pid == first  # the same connection, kept
+    assert state == "idle"
+
+
+def test_a_connection_killed_while_idle_is_replaced_without_an_error(
+        pg_reads: tuple[Reads, Engine]) -> None:
+    """As the pool's pre-ping would: a database restart costs no failed request."""
+    reads, engine = pg_reads
+    pid, _ = backend_of(reads, engine)
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    assert reads.first(USERS, {"pattern": "%"}) is None
+    assert backend_of(reads, engine)[0] != pid
