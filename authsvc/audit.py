@@ -60,9 +60,17 @@ def current_origin() -> Origin:
     return _origin.get()
 
 
+def set_actor(actor: str) -> None:
+    """The rest of this context's events are ``actor``'s (once the request's credentials
+    proved who it is)."""
+    origin = _origin.get()
+    _origin.set(Origin(actor, origin.remote_addr, origin.client_id))
+
+
 def _clip(text: str, size: int) -> str:
     """At most ``size`` characters, NUL shown as ``\\0`` (databases cannot store it)."""
-    text = text.replace("\x00", "\\0")
+    if "\x00" in text:
+        text = text.replace("\x00", "\\0")
     return text if len(text) <= size else text[: size - 1] + "…"
 
 

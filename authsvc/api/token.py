@@ -25,7 +25,7 @@ from werkzeug.exceptions import (
 )
 
 from authsvc.api import HSTS, response_for
-from authsvc.audit import Event, Origin, current_origin, set_origin
+from authsvc.audit import Event, Origin, current_origin, set_actor, set_origin
 from authsvc.errors import (
     AuthenticationFailed,
     AuthsvcError,
@@ -152,7 +152,7 @@ class TokenEndpoint:
         service = self.checked_service(query.get("service"))
         scopes = parse_scopes(query.getlist("scope"))
         subject = self.basic_subject(environ)
-        set_origin(replace(current_origin(), actor=subject.name or ""))
+        set_actor(subject.name or "")
         grant_type = "anonymous" if subject.name is None else "basic"
         issued, _ = self.issue(subject, service, scopes, grant_type)
         if (query.get("offline_token") == "true" and subject.name is not None
@@ -210,7 +210,7 @@ class TokenEndpoint:
         else:
             refresh_token = form_field(form, "refresh_token")
             subject = credentials.refresh(refresh_token, service, client_id, address)
-        set_origin(replace(current_origin(), actor=subject.name or ""))
+        set_actor(subject.name or "")
         issued, granted = self.issue(subject, service, scopes, grant_type)
         body = {**issued.answer(), "scope": granted}
         if refresh_token is not None:
