@@ -21,6 +21,25 @@ FLUSH_INTERVAL = 0.05
 PIPE_BUF = 4096
 
 
+class LogFormatter(logging.Formatter):
+    """A Formatter that formats each second's date once (``time.strftime`` per line is a
+    good part of a line's cost), with the milliseconds as the default one has them."""
+
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
+        self._second: int | None = None
+        self._date = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt is not None or self.datefmt is not None or not self.default_msec_format:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:  # a race here only formats the same second twice
+            self._date = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return self.default_msec_format % (self._date, record.msecs)
+
+
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO | None = None, interval: float = FLUSH_INTERVAL) -> None:
         super().__init__(stream if stream is not None else sys.stderr)

@@ -42,7 +42,7 @@ PR_SET_PDEATHSIG = 1
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"authsvc": {"format": LOG_FORMAT}},
+    "formatters": {"authsvc": {"()": "authsvc.log_output.LogFormatter", "fmt": LOG_FORMAT}},
     "handlers": {"stderr": {"class": "authsvc.log_output.BatchingStreamHandler",
                             "formatter": "authsvc"}},
     "loggers": {"authsvc": {"level": "INFO"}, "_granian": {"level": "INFO"},

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from authsvc.log_output import PIPE_BUF, BatchingStreamHandler
+from authsvc.log_output import PIPE_BUF, BatchingStreamHandler, LogFormatter
 
 
 class Recorder:
@@ -62,3 +62,12 @@ def test_flush_at_exit_writes_what_is_left() -> None:
     logger_with(handler, "exit").info("last words")
     logging.shutdown([lambda: handler])  # type: ignore[list-item]
     assert stream.writes == ["last words\n"]
+
+
+def test_the_formatter_dates_lines_as_logging_does() -> None:
+    ours = LogFormatter("%(asctime)s %(message)s")
+    theirs = logging.Formatter("%(asctime)s %(message)s")
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25):
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == theirs.format(record)
