@@ -220,8 +220,8 @@ _UNSENDABLE = re.compile(rb"[^\x21-\x7e]")
 
 
 def as_sent(raw: bytes) -> bytes:
-    """``raw`` as it can stand in a request line: gunicorn refuses bytes outside printable
-    ASCII there (with its own 400), so a client percent-encodes them."""
+    """``raw`` as it can stand in a request line: granian (like gunicorn) refuses bytes outside
+    printable ASCII there with its own 400, so a client percent-encodes them."""
     return _UNSENDABLE.sub(lambda m: b"%%%02X" % m.group()[0], raw)
 
 
@@ -436,7 +436,7 @@ def test_get_token_examples(client: FlaskClient, decode: Decode, app: Flask, que
                                     b"Basic YWxpY2U6\xff"])
 def test_non_ascii_authorization_header_is_401(client: FlaskClient, path: str,
                                                header: bytes) -> None:
-    """gunicorn passes header bytes 0x80-0xFF on (as latin-1); they are bad credentials."""
+    """The server passes header bytes 0x80-0xFF on (as latin-1); they are bad credentials."""
     response = client.get(path, environ_overrides={"HTTP_AUTHORIZATION": latin1(header)})
     check_registry_error(response, body_of(response, {401}))
 
@@ -444,7 +444,7 @@ def test_non_ascii_authorization_header_is_401(client: FlaskClient, path: str,
 @pytest.mark.parametrize("query", [b"\x80=", b"service=registry&scope=repository:alice/\xff:pull",
                                    b"service=registry\xc3"])
 def test_raw_non_utf8_query_string_is_400(client: FlaskClient, query: bytes) -> None:
-    """gunicorn refuses such a request line itself, but ``flask run`` and other WSGI servers
+    """granian refuses such a request line itself, but ``flask run`` and other WSGI servers
     pass the bytes on in QUERY_STRING (PEP 3333)."""
     response = raw_get(client, query, None)
     check_registry_error(response, body_of(response, {400}))
@@ -1212,8 +1212,8 @@ def test_post_body_over_the_size_limit_is_413(client: FlaskClient, make_user: An
 @NO_LOCKOUT
 def test_chunked_body_over_the_limit_is_413_not_truncated(
         client: FlaskClient, make_user: Any, app: Flask, decode: Decode) -> None:
-    """A body without Content-Length (``Transfer-Encoding: chunked``, which gunicorn passes on
-    with ``wsgi.input_terminated``) is held to the same limit: refused, not cut at the limit
+    """A body without Content-Length (``Transfer-Encoding: chunked``, which the server passes
+    on with ``wsgi.input_terminated``) is held to the same limit: refused, not cut at the limit
     and then served."""
     make_user("alice")
     body = (b"grant_type=password&username=alice&password=correct+horse&service=registry"
