@@ -42,7 +42,7 @@ def authenticate() -> None:
     (access token) credentials."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    auth = authorization()
+    auth = authorization(request.environ.get("HTTP_AUTHORIZATION"))
     credentials = state().credentials
     address = request.remote_addr
     if auth is not None and auth.type == "basic" and auth.username and auth.password:

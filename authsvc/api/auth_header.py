@@ -1,14 +1,14 @@
 """Reading the Authorization header without letting a malformed one become a 500."""
 
-from flask import request
 from werkzeug.datastructures import Authorization
 
 
-def authorization() -> Authorization | None:
-    """The parsed Authorization header, or None when it is missing or cannot be parsed
-    (bad base64, non-ASCII bytes, no colon): the caller answers 401 either way."""
+def authorization(header: str | None) -> Authorization | None:
+    """The parsed Authorization header (the raw value, as in the WSGI environ), or None when
+    it is missing or cannot be parsed (bad base64, non-ASCII bytes, no colon, NUL): the caller
+    answers 401 either way."""
     try:
-        auth = request.authorization
+        auth = Authorization.from_header(header)
     except (ValueError, UnicodeError):
         return None
     if auth is not None and any("\x00" in (part or "") for part in (

@@ -3,9 +3,10 @@
 Every ``docker pull`` and ``push`` asks for a token, often several, so this endpoint is a plain
 WSGI handler in front of the Flask app rather than a Flask view: Flask's per-request machinery
 (request context, URL routing, before/after hooks, teardown) costs more than issuing a cached
-token does. It still parses with werkzeug, runs inside the app context (the services' database
-session works as everywhere else), and answers errors with the API's ``response_for``, so a
-client sees the same JSON, headers and statuses as from any other route.
+token does. It parses queries and forms exactly as werkzeug does (a test holds it to that), runs
+inside the app context (the services' database session works as everywhere else), and answers
+errors with the API's ``response_for``, so a client sees the same JSON, headers and statuses as
+from any other route.
 
 Every token issued or refused is written to the audit trail.
 """
@@ -17,7 +18,6 @@ from typing import Any, overload
 from urllib.parse import parse_qsl
 
 from flask import Flask, Request, Response, current_app
-from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import (
     BadRequest,
     MethodNotAllowed,
@@ -25,6 +25,8 @@ from werkzeug.exceptions import (
 )
 
 from authsvc.api import HSTS, response_for
+from authsvc.api.auth_header import authorization
+from authsvc.api.body_limit import WSGIApp
 from authsvc.audit import Event, Origin, current_origin, set_actor, set_origin
 from authsvc.errors import (
     AuthenticationFailed,
@@ -40,9 +42,6 @@ from authsvc.tokens import IssuedToken
 
 PATH = "/token"
 ALLOWED = "GET, HEAD, OPTIONS, POST"
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
 
 class UnsupportedGrantType(InvalidRequest):
     code = "UNSUPPORTED_GRANT_TYPE"
@@ -291,19 +290,6 @@ class PostedForm:
         except UnicodeDecodeError:
             return Parameters([])  # as werkzeug: a body that is not UTF-8 holds no fields
         return Parameters(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
-
-
-def authorization(header: str | None) -> Authorization | None:
-    """The parsed Authorization header, or None when it cannot be parsed (bad base64,
-    non-ASCII bytes, no colon, NUL): the caller answers 401 either way."""
-    try:
-        auth = Authorization.from_header(header)
-    except (ValueError, UnicodeError):
-        return None
-    if auth is not None and any("\x00" in (part or "") for part in (
-            auth.username, auth.password, auth.token)):
-        return None
-    return auth
 
 
 def form_field(form: Parameters, name: str) -> str:
