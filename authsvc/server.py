@@ -97,7 +97,9 @@ def worker_app() -> Flask:
     # Granian ends a worker with os._exit, which skips atexit: run those handlers (the audit
     # batch flush among them) when the worker process ends, as they would run elsewhere.
     multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
-    return create_app()
+    app = create_app()
+    app.extensions["authsvc"].issuer  # noqa: B018 - load the key, compute its kid: at start
+    return app
 
 
 def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,

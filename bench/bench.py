@@ -175,14 +175,17 @@ class Site:
         return self.certs / "ca.pem"
 
 
-def make_site(root: Path, database: str, server_threads: int, pg_url: str = PG_URL) -> Site:
-    """``authsvc init`` then the 10-user seed, with BCRYPT_ROUNDS=10 for authsvc."""
+def make_site(root: Path, database: str, server_threads: int, pg_url: str = PG_URL,
+              settings: dict[str, str] | None = None) -> Site:
+    """``authsvc init`` then the 10-user seed, with BCRYPT_ROUNDS=10 for authsvc and any
+    ``--set`` settings."""
     root.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSVC_")}
     env.update({"AUTHSVC_INSTANCE": str(root / "instance"),
                 "AUTHSVC_CERTS_DIR": str(root / "certs"),
                 "AUTHSVC_BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
                 "AUTHSVC_THREADS": str(server_threads), "PYTHONPATH": str(SRC)})
+    env.update({f"AUTHSVC_{key}": value for key, value in (settings or {}).items()})
     if database == "postgresql":
         run_checked([python(), "-m", "bench.seed", "reset-postgres", pg_url], env, SRC)
         env["AUTHSVC_DATABASE_URL"] = pg_url
@@ -760,7 +763,7 @@ def stop_servers(servers: list[Server]) -> None:
 
 def normal_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> bool:
     kinds = [KINDS[k] for k in args.kinds]
-    site = make_site(tmp / "site", args.database, args.server_threads)
+    site = make_site(tmp / "site", args.database, args.server_threads, settings=args.settings)
     roles = ["baseline", "gthread"] + (["bcrypt"] if any(k.reference == "bcrypt" for k in kinds)
                                        else [])
     servers = start_servers(roles + ["authsvc"], site, args, tmp)
@@ -793,7 +796,8 @@ def normal_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> 
     print(f"\n== authsvc token benchmark, {describe(report['authsvc'])}: granian, "
           f"{args.workers} workers x "
           f"{args.server_threads} threads, wrk -t{args.threads} -c{args.connections} "
-          f"-d{args.duration}s, {args.database}, bcrypt cost {BCRYPT_ROUNDS}")
+          f"-d{args.duration}s, {args.database}, bcrypt cost {BCRYPT_ROUNDS}"
+          + "".join(f", {key}={value}" for key, value in args.settings.items()))
     print_table(runs)
     print_rss(servers)
     for name, summary in profiles.items():
@@ -809,8 +813,10 @@ def growth_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> 
     kinds = [KINDS[k] for k in args.kinds]
     ok = True
     for database in args.databases:
-        small = make_site(tmp / f"small-{database}", database, args.server_threads, PG_SMALL_URL)
-        big = make_site(tmp / f"growth-{database}", database, args.server_threads, PG_URL)
+        small = make_site(tmp / f"small-{database}", database, args.server_threads,
+                          PG_SMALL_URL, args.settings)
+        big = make_site(tmp / f"growth-{database}", database, args.server_threads, PG_URL,
+                        args.settings)
         log(f"seeding growth data (scale {args.scale}) into {database}")
         seeded = seed_result(run_checked(
             [python(), "-m", "bench.seed", "bulk", big.url, "--scale", str(args.scale),
@@ -917,6 +923,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-threads", type=int, default=DEFAULTS["THREADS"],
                         help="threads per worker (default: authsvc's THREADS default, "
                         f"{DEFAULTS['THREADS']})")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="KEY=VALUE", help="an authsvc setting for this run, e.g. "
+                        "TOKEN_CACHE_SECONDS=0 to see what the token cache gives (repeatable)")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help=f"comma list of {', '.join(KINDS)} (default all)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"),
@@ -948,6 +957,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.scale = 0.01
     if args.warmup is None:
         args.warmup = max(1, args.duration // 5)
+    settings = [item.partition("=") for item in args.settings]
+    if any(not key or not sep for key, sep, _ in settings):
+        parser.error("--set takes KEY=VALUE, e.g. --set TOKEN_CACHE_SECONDS=0")
+    args.settings = {key.removeprefix("AUTHSVC_"): value for key, _, value in settings}
     args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = [k for k in args.kinds if k not in KINDS]
     if unknown or not args.kinds:
