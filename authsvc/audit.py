@@ -139,21 +139,22 @@ class Audit:
             return
         values = _columns(event, actor)
         with self._lock:
-            self._pending.append(values)
-            if self._engine is None:
-                self._engine = self.session.get_bind()  # type: ignore[assignment]
-            if self._flusher_pid != os.getpid():  # first use in this (forked) process
+            if self._flusher_pid != os.getpid():  # first use in this process
+                self._pending = []  # a forked worker's parent writes its own rows
                 self._flusher_pid = os.getpid()
                 threading.Thread(target=self._flush_forever, name="audit-flush",
                                  daemon=True).start()
                 atexit.register(self.flush)
+            self._pending.append(values)
+            if self._engine is None:
+                self._engine = self.session.get_bind()  # type: ignore[assignment]
 
     def flush(self) -> None:
         """Write the pending batched events in one transaction."""
         with self._lock:
             rows, self._pending = self._pending, []
-        if not rows or self._engine is None:
-            return
+        if not rows or self._engine is None or self._flusher_pid != os.getpid():
+            return  # (rows a forked process inherited are its parent's to write)
         try:
             with self._engine.begin() as connection:
                 connection.execute(insert(AuditEvent.__table__), rows)

@@ -49,19 +49,27 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the formatted line (``handle`` holds the handler's lock)."""
+        if self._writer_pid != os.getpid():  # first line in this process
+            self._forget_parent_lines()
+            threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
         try:
             self._lines.append(self.format(record) + self.terminator)
         except Exception:  # noqa: BLE001 - logging must never break the caller
             self.handleError(record)
-            return
-        if self._writer_pid != os.getpid():  # first line in this (possibly forked) process
-            self._writer_pid = os.getpid()
-            threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
+
+    def _forget_parent_lines(self) -> None:
+        """A forked worker starts with its parent's queued lines, which the parent writes
+        itself: drop them, or they would be written once more per worker."""
+        if self._writer_pid is not None:
+            self._lines = []
+        self._writer_pid = os.getpid()
 
     def flush(self) -> None:
         """Write every queued line now."""
         self.acquire()
         try:
+            if self._writer_pid != os.getpid():
+                self._forget_parent_lines()
             lines, self._lines = self._lines, []
             chunk: list[str] = []
             size = 0

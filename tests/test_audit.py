@@ -4,6 +4,7 @@ database and as JSON log lines, never with a secret in them."""
 import getpass
 import json
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -142,3 +143,19 @@ def test_issued_tokens_are_written_in_batches(app: Flask, client: FlaskClient,
     state.audit.flush()
     assert len(events(app, "token.issued")) == 3
     assert events(app, "user.created")
+
+
+@pytest.mark.app_config(AUDIT_BATCH_SECONDS=60)
+def test_a_forked_worker_does_not_write_its_parents_batch_again(
+        app: Flask, client: FlaskClient, make_user: Any, state: State) -> None:
+    """granian forks its workers: rows batched before the fork are the parent's to write."""
+    make_user("alice")
+    client.get("/token?service=registry&scope=repository:alice/a:pull", auth=("alice", PASSWORD))
+    child = os.fork()
+    if child == 0:  # the worker: its exit flush must write nothing of the parent's
+        state.audit.flush()
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert events(app, "token.issued") == []
+    state.audit.flush()
+    assert len(events(app, "token.issued")) == 1

@@ -1,7 +1,9 @@
 """Log lines written in batches: whole lines, in order, in chunks a pipe keeps whole."""
 
 import logging
+import os
 import time
+from pathlib import Path
 
 from authsvc.log_output import PIPE_BUF, BatchingStreamHandler, LogFormatter
 
@@ -71,3 +73,22 @@ def test_the_formatter_dates_lines_as_logging_does() -> None:
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert ours.format(record) == theirs.format(record)
+
+
+def test_a_forked_worker_does_not_write_its_parents_lines_again(tmp_path: Path) -> None:
+    """granian forks its workers from the serving process: lines queued there must reach
+    the log once, not once more per worker."""
+    path = tmp_path / "log"
+    with path.open("a") as stream:
+        handler = BatchingStreamHandler(stream, interval=60)
+        log = logger_with(handler, "fork")
+        log.info("parent, before the fork")
+        child = os.fork()
+        if child == 0:  # the worker
+            log.info("child")
+            handler.flush()
+            os._exit(0)
+        os.waitpid(child, 0)
+        handler.flush()
+    lines = path.read_text().splitlines()
+    assert sorted(lines) == ["child", "parent, before the fork"]
