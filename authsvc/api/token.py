@@ -14,6 +14,7 @@ Every token issued or refused is written to the audit trail.
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, overload
 from urllib.parse import parse_qsl
 
@@ -247,12 +248,26 @@ def refuse_nul(environ: dict[str, Any]) -> None:
         raise InvalidRequest("NUL characters are not allowed in the request")
 
 
+#: Queries up to this long are remembered once parsed: clients repeat the same few.
+REMEMBERED_QUERY = 1024
+
+
 def query_parameters(environ: dict[str, Any]) -> Parameters:
     """The query, parsed exactly as werkzeug's ``Request.args`` does (its own error handler
     keeps invalid percent-escapes as they are), without building a Request: raw bytes that
     are not UTF-8 raise UnicodeDecodeError, answered 400."""
-    query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
-    return Parameters(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
+    query = environ.get("QUERY_STRING", "")
+    if len(query) <= REMEMBERED_QUERY:
+        return _parsed_query(query)
+    return _parse_query(query)
+
+
+def _parse_query(query: str) -> Parameters:
+    return Parameters(parse_qsl(query.encode("latin-1").decode(), keep_blank_values=True,
+                                errors="werkzeug.url_quote"))
+
+
+_parsed_query = lru_cache(maxsize=4096)(_parse_query)  # Parameters never change once made
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"
