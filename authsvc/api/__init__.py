@@ -1,6 +1,7 @@
 """The web layer: blueprints and the one place where errors become JSON responses."""
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -44,15 +45,17 @@ def register_hsts(app: Flask) -> None:
         return response
 
 
+def refuse_nul(environ: dict[str, Any]) -> None:
+    """NUL never belongs in a name, scope or parameter, and PostgreSQL cannot store it."""
+    query = environ.get("QUERY_STRING", "").lower()
+    if "\x00" in query or "%00" in query or "\x00" in environ.get("PATH_INFO", ""):
+        raise InvalidRequest("NUL characters are not allowed in the request")
+
+
 def register_origin(app: Flask) -> None:
     """Every request starts with a fresh audit origin: its address and client id."""
 
-    @app.before_request
-    def refuse_nul() -> None:
-        """NUL never belongs in a name, scope or parameter, and PostgreSQL cannot store it."""
-        query = request.query_string.lower()
-        if b"\x00" in query or b"%00" in query or "\x00" in request.path:
-            raise InvalidRequest("NUL characters are not allowed in the request")
+    app.before_request(lambda: refuse_nul(request.environ))
 
     @app.before_request
     def start_origin() -> None:

@@ -25,7 +25,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 
-from authsvc.api import HSTS, response_for
+from authsvc.api import HSTS, refuse_nul, response_for
 from authsvc.api.auth_header import authorization
 from authsvc.api.body_limit import WSGIApp
 from authsvc.audit import Event, Origin, current_origin, set_actor, set_origin
@@ -43,6 +43,7 @@ from authsvc.tokens import IssuedToken
 
 PATH = "/token"
 ALLOWED = "GET, HEAD, OPTIONS, POST"
+
 
 class UnsupportedGrantType(InvalidRequest):
     code = "UNSUPPORTED_GRANT_TYPE"
@@ -241,13 +242,6 @@ class TokenEndpoint:
         return issued, granted
 
 
-def refuse_nul(environ: dict[str, Any]) -> None:
-    """NUL never belongs in a name, scope or parameter, and PostgreSQL cannot store it."""
-    query = environ.get("QUERY_STRING", "").lower()
-    if "\x00" in query or "%00" in query:
-        raise InvalidRequest("NUL characters are not allowed in the request")
-
-
 #: Queries up to this long are remembered once parsed: clients repeat the same few.
 REMEMBERED_QUERY = 1024
 
@@ -263,8 +257,13 @@ def query_parameters(environ: dict[str, Any]) -> Parameters:
 
 
 def _parse_query(query: str) -> Parameters:
-    return Parameters(parse_qsl(query.encode("latin-1").decode(), keep_blank_values=True,
-                                errors="werkzeug.url_quote"))
+    return url_encoded(query.encode("latin-1").decode())
+
+
+def url_encoded(text: str) -> Parameters:
+    """Fields of a query or URL-encoded form, as werkzeug reads them: blank values kept,
+    invalid percent-escapes left as they are."""
+    return Parameters(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
 
 
 _parsed_query = lru_cache(maxsize=4096)(_parse_query)  # Parameters never change once made
@@ -304,7 +303,7 @@ class PostedForm:
             text = environ["wsgi.input"].read(int(length)).decode()
         except UnicodeDecodeError:
             return Parameters([])  # as werkzeug: a body that is not UTF-8 holds no fields
-        return Parameters(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
+        return url_encoded(text)
 
 
 def form_field(form: Parameters, name: str) -> str:
