@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, Response, jsonify, request
 
+from authsvc.certs import CertPaths
 from authsvc.tokens import libtrust_key_id  # once, at start: the same kid authsvc puts in tokens
 
 ISSUER = "authsvc"
@@ -55,10 +56,9 @@ def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
                password: str = "") -> Flask:
     if mode not in ("sign", "bcrypt"):
         raise ValueError(f"mode must be sign or bcrypt, not {mode!r}")
-    certs = Path(certs_dir)
-    key = serialization.load_pem_private_key((certs / "token-signing-key.pem").read_bytes(),
-                                             password=None)
-    cert = x509.load_pem_x509_certificate((certs / "token-signing.pem").read_bytes())
+    certs = CertPaths(Path(certs_dir))
+    key = serialization.load_pem_private_key(certs.signing_key.read_bytes(), password=None)
+    cert = x509.load_pem_x509_certificate(certs.signing.read_bytes())
     algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
     headers = {"kid": libtrust_key_id(key.public_key()),  # type: ignore[arg-type]
                "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER))
@@ -135,8 +135,8 @@ def serve_gthread(app: Flask, certs: Path, host: str, port: int, workers: int,
         def load_config(self) -> None:
             for key, value in {
                     "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
-                    "threads": threads, "certfile": str(certs / "authsvc.pem"),
-                    "keyfile": str(certs / "authsvc-key.pem"), "ssl_context": tls_context,
+                    "threads": threads, "certfile": str(CertPaths(certs).authsvc),
+                    "keyfile": str(CertPaths(certs).authsvc_key), "ssl_context": tls_context,
                     "accesslog": "-", "errorlog": "-", "keepalive": 30,
                     "control_socket_disable": True}.items():
                 self.cfg.set(key, value)
@@ -166,7 +166,6 @@ def main() -> None:
         serve_gthread(app_from_env(), Path(args.certs), args.host, args.port, args.workers,
                       args.threads)
         return
-    from authsvc.certs import CertPaths
     from authsvc.server import granian
 
     granian("bench.baseline_app:app_from_env", CertPaths(Path(args.certs)), args.host,

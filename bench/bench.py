@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authsvc.certs import CertPaths
 from authsvc.config import DEFAULTS
 from bench import procs
 from bench.seed import BURST_REPOS, PASSWORD, PRIVATE_REPO, PUBLIC_REPO, USER
@@ -172,7 +173,7 @@ class Site:
 
     @property
     def ca(self) -> Path:
-        return self.certs / "ca.pem"
+        return CertPaths(self.certs).ca
 
 
 def make_site(root: Path, database: str, server_threads: int, pg_url: str = PG_URL,
