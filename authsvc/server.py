@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.http import HTTP1Settings
@@ -25,8 +24,11 @@ from granian.server.common import AbstractServer
 from authsvc import create_app
 from authsvc.certs import CertPaths, check_private_key_file
 from authsvc.config import ENV_PREFIX
+from authsvc.rsgi_bridge import BodyFirstWSGI, WSGIApp
 
 WORKER_TARGET = "authsvc.server:worker_app"
+#: How ``granian`` tells the workers how many threads to run the app on.
+THREADS_VARIABLE = f"{ENV_PREFIX}_THREADS"
 LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 # The path without the query: POST /token reads its form from the query too, so a client may
 # put a password or refresh token there. No header is logged, Authorization least of all.
@@ -64,22 +66,6 @@ def _stop_with_supervisor() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-#: CGI request fields. Granian starts every request's WSGI environ from a copy of the process
-#: environment, so a variable with one of these names (or ``HTTP_*``, a request header) would
-#: look like part of every request that lacks it: an ``HTTP_AUTHORIZATION`` in the server's
-#: environment would be every anonymous client's credentials.
-CGI_FIELDS = frozenset({
-    "AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE", "GATEWAY_INTERFACE", "PATH_INFO",
-    "PATH_TRANSLATED", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_IDENT",
-    "REMOTE_USER", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT",
-    "SERVER_PROTOCOL", "SERVER_SOFTWARE", "HTTPS"})
-
-
-def _forget_request_like_variables() -> None:
-    for name in [n for n in os.environ if n in CGI_FIELDS or n.startswith(("HTTP_", "wsgi."))]:
-        del os.environ[name]
-
-
 def _lighter_log_records() -> None:
     """Skip what log records would gather but LOG_FORMAT never shows (the caller's file and
     line, thread and multiprocessing names): the logging HOWTO's "Optimization" settings.
@@ -89,17 +75,29 @@ def _lighter_log_records() -> None:
     logging.logMultiprocessing = False
 
 
-def worker_app() -> Flask:
-    """The app of one worker process (granian's factory target)."""
+def start_worker() -> None:
+    """What every worker process does first, whatever app it serves."""
     _stop_with_supervisor()
-    _forget_request_like_variables()
     _lighter_log_records()
     # Granian ends a worker with os._exit, which skips atexit: run those handlers (the audit
     # batch flush among them) when the worker process ends, as they would run elsewhere.
     multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
+
+
+def body_first(app: WSGIApp, max_body: int, body_timeout: float) -> BodyFirstWSGI:
+    """``app`` as the server runs it: bodies read first, then ``THREADS`` threads (as
+    ``granian`` left it in the environment)."""
+    threads = int(os.environ.get(THREADS_VARIABLE, "4"))
+    return BodyFirstWSGI(app, threads=threads, max_body=max_body, body_timeout=body_timeout)
+
+
+def worker_app() -> BodyFirstWSGI:
+    """The app of one worker process (granian's factory target)."""
+    start_worker()
     app = create_app()
     app.extensions["authsvc"].issuer  # noqa: B018 - load the key, compute its kid: at start
-    return app
+    return body_first(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"],
+                      app.config.get("BODY_TIMEOUT", 10.0))
 
 
 def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,
@@ -121,11 +119,13 @@ def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: 
 
 def granian(target: str, certs: CertPaths, host: str, port: int, workers: int,
             threads: int) -> "AbstractServer[Any]":
-    """The server ``authsvc serve`` runs, for the WSGI app factory ``target`` (the benchmark
-    runs its baselines behind the very same settings)."""
+    """The server ``authsvc serve`` runs, for ``target``, a factory of a ``body_first`` app
+    (the benchmark runs its baselines behind the very same settings): ``threads`` threads per
+    worker call the app."""
+    os.environ[THREADS_VARIABLE] = str(threads)
     return Granian(
-        target=target, factory=True, interface=Interfaces.WSGI,
-        address=host, port=port, workers=workers, blocking_threads=threads,
+        target=target, factory=True, interface=Interfaces.RSGI,
+        address=host, port=port, workers=workers,
         http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(keep_alive=True),
         ssl_cert=certs.authsvc, ssl_key=certs.authsvc_key, ssl_protocol_min=SSLProtocols.tls12,
         respawn_failed_workers=True, workers_kill_timeout=WORKER_KILL_TIMEOUT,

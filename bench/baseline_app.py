@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, Response, jsonify, request
 
 from authsvc.certs import CertPaths
+from authsvc.rsgi_bridge import BodyFirstWSGI
+from authsvc.server import body_first, granian
 from authsvc.tokens import libtrust_key_id  # once, at start: the same kid authsvc puts in tokens
 
 ISSUER = "authsvc"
@@ -117,6 +119,11 @@ def app_from_env() -> Flask:
                       os.environ.get("BENCH_PASSWORD", ""))
 
 
+def served_app_from_env() -> BodyFirstWSGI:
+    """Factory for ``authsvc.server.granian``: the app as ``authsvc serve`` serves its own."""
+    return body_first(app_from_env().wsgi_app, max_body=65536, body_timeout=10)
+
+
 def serve_gthread(app: Flask, certs: Path, host: str, port: int, workers: int,
                   threads: int) -> None:
     """gunicorn with gthread workers, TLS 1.2+, keep-alive and an access log."""
@@ -166,9 +173,7 @@ def main() -> None:
         serve_gthread(app_from_env(), Path(args.certs), args.host, args.port, args.workers,
                       args.threads)
         return
-    from authsvc.server import granian
-
-    granian("bench.baseline_app:app_from_env", CertPaths(Path(args.certs)), args.host,
+    granian("bench.baseline_app:served_app_from_env", CertPaths(Path(args.certs)), args.host,
             args.port, args.workers, args.threads).serve()
 
 

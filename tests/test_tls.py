@@ -316,11 +316,10 @@ def test_serve_starts_with_owner_only_keys(serve_runner: FlaskCliRunner, tmp_pat
     certs = CertPaths(tmp_path / "certs")
     assert {key: str(value) for key, value in server.options.items() if key in (
         "target", "interface", "http", "ssl_cert", "ssl_key", "ssl_protocol_min", "port",
-        "workers", "blocking_threads")} == {
-        "target": "authsvc.server:worker_app", "interface": "wsgi", "http": "1",
+        "workers")} == {
+        "target": "authsvc.server:worker_app", "interface": "rsgi", "http": "1",
         "ssl_cert": str(certs.authsvc), "ssl_key": str(certs.authsvc_key),
-        "ssl_protocol_min": "tls1.2", "port": "1", "workers": "3",
-        "blocking_threads": str(DEFAULTS["THREADS"])}
+        "ssl_protocol_min": "tls1.2", "port": "1", "workers": "3"}
     assert server.options["factory"] is True
     assert server.options["log_access"] is True
     assert "query" not in server.options["log_access_format"]
@@ -328,3 +327,5 @@ def test_serve_starts_with_owner_only_keys(serve_runner: FlaskCliRunner, tmp_pat
     # the workers find the instance and certificates the server found, wherever they run
     assert server.environ["AUTHSVC_INSTANCE"] == str((tmp_path / "instance").resolve())
     assert server.environ["AUTHSVC_CERTS_DIR"] == str((tmp_path / "certs").resolve())
+    # each worker runs the app on THREADS threads, once a request's body has arrived
+    assert server.environ["AUTHSVC_THREADS"] == str(DEFAULTS["THREADS"])
