@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from granian import Granian
-from granian.constants import HTTPModes, Interfaces, SSLProtocols
+from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.common import AbstractServer
@@ -124,7 +124,7 @@ def granian(target: str, certs: CertPaths, host: str, port: int, workers: int,
     worker call the app."""
     os.environ[THREADS_VARIABLE] = str(threads)
     return Granian(
-        target=target, factory=True, interface=Interfaces.RSGI,
+        target=target, factory=True, interface=Interfaces.RSGI, loop=Loops.uvloop,
         address=host, port=port, workers=workers,
         http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(keep_alive=True),
         ssl_cert=certs.authsvc, ssl_key=certs.authsvc_key, ssl_protocol_min=SSLProtocols.tls12,

@@ -531,7 +531,7 @@ def profile(server: Server, kind: Kind, scripts: dict[str, Path], args: argparse
 
 
 #: A thread whose innermost Python line is one of these is waiting for work, not serving.
-IDLE_LINE = re.compile(r"(\bsleep|\.wait|\.select|\.poll|work_queue\.get)\(")
+IDLE_LINE = re.compile(r"(\bsleep|\.wait|\.select|\.poll|work_queue\.get|jobs\.get)\(")
 
 #: Where a sample's time goes: the innermost frame whose file matches, checked in this order.
 LAYERS = (
@@ -540,7 +540,8 @@ LAYERS = (
     ("password hashing", ("passlib/", "bcrypt/")),
     ("logging (access log, audit lines)", ("logging/",)),
     ("TLS and sockets", ("ssl.py", "socket.py", "selectors.py")),
-    ("server (granian's WSGI bridge)", ("granian/",)),
+    ("server (granian, the RSGI bridge, the event loop)",
+     ("granian/", "authsvc/rsgi_bridge.py", "asyncio/", "uvloop/")),
     ("Flask and Werkzeug", ("flask/", "werkzeug/")),
     ("authsvc's own code", ("authsvc/",)),
 )

@@ -193,8 +193,8 @@ def test_each_request_is_logged_without_its_secrets(live: Live) -> None:
 
 
 def test_the_server_environment_is_not_part_of_requests(live: Live) -> None:
-    """Granian copies the process environment into every request's WSGI environ: variables
-    named like request fields must not turn into credentials or parameters."""
+    """Each request's WSGI environ is made from the request alone: variables in the server's
+    environment named like request fields must not turn into credentials or parameters."""
     context = client_context(live.ca_file, ssl.TLSVersion.TLSv1_2)
     connection = http.client.HTTPSConnection(LOOPBACK, live.port, timeout=5, context=context)
     try:
