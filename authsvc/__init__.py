@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from authsvc.config import DEFAULTS, default_certs_dir, default_instance_path, validate_config
+from authsvc.database import private_instance_folder, private_sqlite_file, sqlite_path
 from authsvc.models import db
 from authsvc.state import State
 
@@ -21,6 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     instance = default_instance_path()
     app = Flask(__name__, instance_path=str(instance), instance_relative_config=True,
                 static_folder=None)
+    never_redirect(app)
     app.config.from_mapping(DEFAULTS, CERTS_DIR=str(default_certs_dir()))
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("AUTHSVC")
@@ -31,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     database_url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path)}/authsvc.db"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     if database_url.startswith("sqlite"):
-        Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_sqlite_files(Path(app.instance_path), database_url)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     elif database_url.startswith("postgresql"):
         # Check a pooled connection before use, so a restarted database is reconnected to.
@@ -49,6 +51,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = BodyLimit(TokenEndpoint(app, app.wsgi_app),  # type: ignore[method-assign]
                              app.config["MAX_CONTENT_LENGTH"])
     return app
+
+
+def private_sqlite_files(instance: Path, database_url: str) -> None:
+    """The instance folder 0700 and the SQLite database file with its companions 0600, before
+    SQLite creates any of them, whatever the umask or the folder's mode was."""
+    private_instance_folder(instance)
+    database = sqlite_path(database_url)
+    if database is not None:
+        private_sqlite_file(database)
+
+
+def never_redirect(app: Flask) -> None:
+    """Routing never answers a redirect: werkzeug builds the new URL from the request's
+    ``Host`` header, so ``//`` merging (or a default) would send clients to any host. A path
+    of another shape gets the JSON 404 instead. Takes effect for the routes added after it."""
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
 
 
 @event.listens_for(Engine, "connect")

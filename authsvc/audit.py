@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import scoped_session
 
+from authsvc.log_output import one_line
 from authsvc.models import AuditEvent
 
 log = logging.getLogger("authsvc.audit")
@@ -102,7 +103,8 @@ def _columns(event: Event, actor: str | None) -> dict[str, Any]:
                      "actor": values["actor"],
                      "remote_addr": values["remote_addr"], "client_id": values["client_id"],
                      **event.extra})
-        log.info(json.dumps(line, sort_keys=True, ensure_ascii=False))
+        # one line whatever the fields hold, even through another formatter than authsvc's
+        log.info(one_line(json.dumps(line, sort_keys=True, ensure_ascii=False)))
     return values
 
 

@@ -1,14 +1,36 @@
-"""The database schema: Alembic migrations shipped in ``authsvc/migrations``."""
+"""The database schema (Alembic migrations shipped in ``authsvc/migrations``), and the modes
+of the SQLite files authsvc keeps: readable by their owner only.
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+Alembic is imported by the functions that run it: every server worker imports this module
+(``create_app`` sets the file modes) and needs no migration, and Alembic takes 0.1 s to import.
+"""
+
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import Engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
 
-def alembic_config(engine: Engine) -> Config:
+log = logging.getLogger(__name__)
+
+#: The files SQLite writes beside a database file. It creates them with the database file's
+#: mode, so a 0600 database gets 0600 companions.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+#: What authsvc keeps in its instance folder: a folder holding anything else is not
+#: authsvc's alone, and its mode is left to its owner.
+INSTANCE_FILES = frozenset({"config.py", "authsvc.db",
+                            *(f"authsvc.db{suffix}" for suffix in SQLITE_COMPANIONS)})
+
+
+def alembic_config(engine: Engine) -> "Config":
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "authsvc:migrations")
     config.attributes["engine"] = engine
@@ -17,6 +39,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (default: the newest). Safe to run again."""
+    from alembic import command
+
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -24,16 +48,22 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision(engine: Engine) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
 def make_revision(engine: Engine, message: str) -> None:
     """Autogenerate a new migration from the models (for developers)."""
+    from alembic import command
+
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -56,3 +86,59 @@ def empty_postgres_database(url: str) -> None:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database, an in-memory one, or a
+    ``file:`` URI (``?uri=true``)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" \
+            or parsed.query.get("uri"):
+        return None
+    return Path(name)
+
+
+def keep_private(path: Path) -> None:
+    """Take group and others' permissions off ``path`` (a file 0644 becomes 0600, a folder
+    0755 0700). Logs a warning, and changes nothing, when ``path`` is not ours to change."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # another owner's, or a read-only file system
+        log.warning("could not make %s readable by its owner only: %s", path, e.strerror)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the database file ``path`` (empty, mode 0600) unless it exists, before SQLite
+    does (it would make it 0666 less the umask); make it and its companions 0600."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:  # no such folder, or not ours: SQLite says so when it connects (503)
+        return
+    for suffix in ("", *SQLITE_COMPANIONS):
+        keep_private(path.with_name(path.name + suffix))
+
+
+def private_instance_folder(folder: Path) -> None:
+    """Create ``folder`` 0700, or make an existing one 0700 when it holds nothing but
+    authsvc's files; a folder holding anything else is not authsvc's alone (say
+    ``AUTHSVC_INSTANCE=/srv``): warn instead of locking its other users out."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        return
+    try:
+        names = set(os.listdir(folder))
+    except OSError:  # not ours to read: SQLite says so when it connects
+        return
+    if names <= INSTANCE_FILES:
+        keep_private(folder)
+    else:
+        log.warning("%s is open to group or others and holds more than authsvc's files, so "
+                    "authsvc left its mode alone; run `chmod 700 %s` if it is authsvc's only",
+                    folder, folder)

@@ -5,6 +5,7 @@ import getpass
 import json
 import logging
 import os
+import re
 from typing import Any
 
 import pytest
@@ -12,9 +13,14 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from authsvc.cli import cli
+from authsvc.log_output import LogFormatter
 from authsvc.models import AuditEvent, db
+from authsvc.server import LOG_FORMAT
 from authsvc.state import State
 from tests.conftest import PASSWORD
+
+#: What must never reach a log line as itself.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def events(app: Flask, action: str | None = None) -> list[AuditEvent]:
@@ -159,3 +165,51 @@ def test_a_forked_worker_does_not_write_its_parents_batch_again(
     assert events(app, "token.issued") == []
     state.audit.flush()
     assert len(events(app, "token.issued")) == 1
+
+
+#: Line breaks and terminal controls a client can put in a name, a client id or a scope.
+HOSTILE = "\n\r\x0b\x0c\x1b[2J\x1c\x7f\x85\x9b\u2028\u2029"
+FORGED = '[2026-01-01 00:00:00,000] [1] [INFO] authsvc.audit: {"action": "user.created"}'
+
+
+def test_an_audit_line_is_one_line_whatever_its_fields_hold(
+        client: FlaskClient, make_user: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """actor, target, client_id and requested come from the request: each event is still one
+    line of JSON (even before authsvc's log formatter), and it holds the values as sent."""
+    make_user("alice")
+    name, client_id = f"alice{HOSTILE}{FORGED}", f"docker{HOSTILE}{FORGED}"
+    scope = f"repository:alice/a{HOSTILE}:pull"
+    with caplog.at_level(logging.INFO, logger="authsvc.audit"):
+        client.get("/token", query_string={"service": "registry", "client_id": client_id,
+                                           "scope": "repository:alice/a:pull"},
+                   auth=(name, PASSWORD))
+        client.get("/token", query_string={"service": "registry", "client_id": client_id,
+                                           "scope": scope}, auth=("alice", PASSWORD))
+    messages = [r.getMessage() for r in caplog.records if r.name == "authsvc.audit"]
+    formatter = LogFormatter(LOG_FORMAT)
+    formatted = [formatter.format(r) for r in caplog.records if r.name == "authsvc.audit"]
+    for line in messages + formatted:
+        assert len(line.splitlines()) == 1 and not CONTROL.search(line), repr(line)
+    lines = [json.loads(m) for m in messages]
+    assert {line["action"] for line in lines} >= {"login.failed", "token.refused"}
+    failed = next(line for line in lines if line["action"] == "login.failed")
+    assert failed["actor"] == failed["target"]
+    assert failed["actor"].startswith(f"alice{HOSTILE}")  # (a long name is clipped)
+    assert {line["client_id"] for line in lines} == {client_id}
+    assert any(scope in line.get("requested", "") for line in lines), lines
+    assert [json.loads(f.split("authsvc.audit: ", 1)[1]) for f in formatted] == lines
+
+
+def test_authsvc_audit_prints_one_line_per_event_whatever_its_fields_hold(
+        client: FlaskClient, runner: FlaskCliRunner, make_user: Any) -> None:
+    """A stored field holds what a client sent: `authsvc audit` shows it escaped, so neither a
+    forged line nor a terminal escape reaches the admin's screen."""
+    make_user("alice")
+    client.get("/token", query_string={"service": "registry", "client_id": f"x{HOSTILE}"},
+               auth=(f"alice{FORGED}\x1b[2J", PASSWORD))
+    result = runner.invoke(cli, ["audit", "--action", "login."])
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and len(lines) == 1, result.output
+    fields = lines[0].split("\t")  # tab-separated: a tab in a field is escaped too
+    assert len(fields) == 6 and not any(CONTROL.search(field) for field in fields), fields
+    assert "\\u001b[2J" in lines[0]

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import click
 
 from authsvc.cli.base import app_state, cli, command
+from authsvc.log_output import one_line
 
 
 @command(cli, "audit")
@@ -29,5 +30,6 @@ def audit_command(actor: str | None, action: str | None, target: str | None,
             ("requested", row.requested), ("granted", row.granted)) if value]
         if row.detail:
             extras.append(row.detail)
-        click.echo("\t".join(fields + [" ".join(extras)]))
+        # a stored field may hold what a client sent: no line breaks or terminal escapes
+        click.echo("\t".join(one_line(field) for field in [*fields, " ".join(extras)]))
     click.echo(f"({len(rows)} of {total} events)", err=True)
