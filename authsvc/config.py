@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from authsvc.client_address import trusted_networks
 from authsvc.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
@@ -47,11 +48,16 @@ DEFAULTS: dict[str, Any] = {
     "LOCKOUT_STORE": "auto",
     "REDIS_URL": "",
     "REDIS_PREFIX": "authsvc:",
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; empty: the peer
+    # is the client and the header is ignored.
+    "TRUSTED_PROXIES": [],
     # Tokens issued are written to the audit trail in one transaction per this many seconds
     # (0: one per token). Everything else is written with the change it describes.
     "AUDIT_BATCH_SECONDS": 1,
     # Largest request body accepted (bytes); larger ones get 413.
     "MAX_REQUEST_BYTES": 65536,
+    # Seconds a request body may take to arrive whole under `authsvc serve`; then 408.
+    "BODY_TIMEOUT": 10,
     # SQLAlchemy URL; empty means SQLite in the instance folder.
     "DATABASE_URL": "",
     # Where `authsvc serve` listens, and how many worker processes and threads it runs.
@@ -86,6 +92,27 @@ def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> st
     return str(value)
 
 
+def _string_list(config: Mapping[str, Any], key: str) -> list[str]:
+    """A list of strings, or a comma list (the environment's form), without blank entries.
+    Raises ConfigError naming the key for anything else."""
+    value = config[key]
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{key} must be a list of strings or a comma list, not {value!r}")
+    return list(value)
+
+
+def _trusted_proxies(config: MutableMapping[str, Any]) -> None:
+    """TRUSTED_PROXIES: a list of addresses and CIDR networks; raises ConfigError naming it."""
+    proxies = _string_list(config, "TRUSTED_PROXIES")
+    try:
+        trusted_networks(proxies)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    config["TRUSTED_PROXIES"] = proxies
+
+
 def validate_config(config: MutableMapping[str, Any]) -> None:
     """Check and normalise every authsvc key in place. Raises ConfigError naming the key."""
     services = config["SERVICES"]
@@ -106,6 +133,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _int(config, "LOCKOUT_ADDRESS_ATTEMPTS", 0, 1000000)
     _int(config, "LOCKOUT_WINDOW", 1, 86400)
     _int(config, "MAX_REQUEST_BYTES", 1024, 10 * 1024 * 1024)
+    _int(config, "BODY_TIMEOUT", 1, 300)
     _int(config, "AUDIT_BATCH_SECONDS", 0, 60)
     config["MAX_CONTENT_LENGTH"] = config["MAX_REQUEST_BYTES"]
     _choice(config, "LOCKOUT_STORE", ("auto", "redis", "database", "memory"))
@@ -114,6 +142,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     for key in ("REDIS_URL", "REDIS_PREFIX"):
         if not isinstance(config[key], str):
             raise ConfigError(f"{key} must be a string")
+    _trusted_proxies(config)
     _int(config, "PORT", 1, 65535)
     _int(config, "WORKERS", 1, 64)
     _int(config, "THREADS", 1, 256)

@@ -1,15 +1,84 @@
 """Turning credentials into a Subject: a password or an access token in Basic auth, an access
 token as a Bearer secret, or a refresh token. Every failure is counted by the login throttle and
-written to the audit trail; past the limit, logins are refused before any secret is checked."""
+written to the audit trail.
 
-from authsvc import access_tokens
+Passwords and tokens are throttled differently:
+
+- A password can be guessed. Past the account's or the address's limit its login is refused
+  before anything is checked; when the password is checked with bcrypt (not answered from the
+  credential cache), the login is counted first, atomically with the limits
+  (``LoginThrottle.attempt``), so logins sent all at once get at most the limit checked.
+- An access or refresh token has 256 random bits and cannot be guessed: a valid one is accepted
+  without a lockout read, whatever the account's password failures or the address's count. A
+  wrong one counts against the address (never the account) and past its limit gets 429.
+
+A user name that looks like a secret (a client that sends its token as the user name) is never
+recorded: the audit trail, its log line and the lockout keys get a fingerprint instead.
+"""
+
+import hashlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from authsvc import access_tokens, refresh_tokens
 from authsvc.access_tokens import AccessTokens
 from authsvc.accounts import Accounts
 from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, TooManyAttempts
-from authsvc.lockout import LoginThrottle
+from authsvc.lockout import Attempt, LoginThrottle
+from authsvc.passwords import PasswordHasher
 from authsvc.policy import Subject
 from authsvc.refresh_tokens import RefreshTokens
+
+SECRET_PREFIXES = (access_tokens.PREFIX, refresh_tokens.PREFIX)
+
+
+def looks_like_secret(name: str) -> bool:
+    """Whether ``name`` holds an access or refresh token, or looks like a JWT (three
+    base64url parts, the first a JSON object)."""
+    if "authsvc_" in name:  # both prefixes start so: one search for the usual name
+        return any(prefix in name for prefix in SECRET_PREFIXES)
+    return name.startswith("eyJ") and name.count(".") == 2
+
+
+def recordable_name(name: str) -> str:
+    """``name`` as the audit trail and the lockout may hold it: itself, or for a name that
+    looks like a secret ``<secret:…>`` with 12 hex digits of a hash of it (the same for the
+    same value, so its failures are still counted together; not reversible)."""
+    if not looks_like_secret(name):
+        return name
+    digest = hashlib.sha256(b"authsvc recorded name\0"
+                            + name.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"<secret:{digest[:12]}>"
+
+
+@dataclass(slots=True)
+class _PasswordCheck:
+    """The password login in progress in this context, counted once its password is about to
+    be checked."""
+
+    throttle: LoginThrottle
+    name: str
+    address: str | None
+    attempt: Attempt | None = None
+
+
+_checking: ContextVar[_PasswordCheck | None] = ContextVar("authsvc_password_check",
+                                                          default=None)
+
+
+class LoginHasher(PasswordHasher):
+    """The accounts' password hasher: just before the password of a login made through
+    ``Credentials`` is checked with bcrypt, the login is counted with its limits checked
+    (``LoginThrottle.attempt``, which raises TooManyAttempts). A password that the credential
+    cache answers is never checked here, so a repeated right login costs no count."""
+
+    def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
+        check = _checking.get()
+        if check is not None and check.attempt is None:
+            check.attempt = check.throttle.attempt(check.name, check.address)
+        return super().verify(password, stored)
 
 
 class Credentials:
@@ -21,55 +90,78 @@ class Credentials:
         self.throttle = throttle
         self.audit = audit
 
-    def _refuse(self, username: str | None, address: str | None, how: str,
-                error: AuthenticationFailed | TooManyAttempts) -> None:
-        if isinstance(error, AuthenticationFailed):
-            self.throttle.failed(username, address)
-        self.audit.record(Event("login.failed", target=(username or "")[:300],
-                                detail=f"{how}: {error.message}"), actor=(username or "")[:300])
+    def _audit_refusal(self, name: str | None, how: str,
+                       error: AuthenticationFailed | TooManyAttempts) -> None:
+        self.audit.record(Event("login.failed", target=(name or "")[:300],
+                                detail=f"{how}: {error.message}"), actor=(name or "")[:300])
 
     def basic(self, username: str, secret: str, address: str | None = None) -> Subject:
-        """Basic auth: ``secret`` is the user's password or one of their access tokens."""
-        how = "access token" if secret.startswith(access_tokens.PREFIX) else "password"
+        """Basic auth: ``secret`` is the user's password or one of their access tokens.
+
+        Raises AuthenticationFailed, or TooManyAttempts past a limit (see the module).
+        """
+        name = recordable_name(username)
+        if secret.startswith(access_tokens.PREFIX):
+            return self._token(lambda: self.tokens.authenticate(secret, username), name,
+                               address, "access token")
         try:
-            account_has_failures = self.throttle.check(username, address)
-            if how == "access token":
-                subject = self.tokens.authenticate(secret, username)
-            else:
-                subject = self.accounts.authenticate(username, secret)
+            return self._password(username, name, secret, address)
         except (AuthenticationFailed, TooManyAttempts) as error:
-            self._refuse(username, address, how, error)
+            self._audit_refusal(name, "password", error)
             raise
-        if account_has_failures:
-            self.throttle.succeeded(username)
+
+    def _password(self, username: str, name: str, password: str,
+                  address: str | None) -> Subject:
+        """A password login, counted under ``name``. Raises AuthenticationFailed or
+        TooManyAttempts."""
+        account_has_failures = self.throttle.check(name, address)
+        check = _PasswordCheck(self.throttle, name, address)
+        context = _checking.set(check)
+        try:
+            subject = self.accounts.authenticate(username, password)
+        except AuthenticationFailed:
+            if check.attempt is None:  # not counted before its check (a hasher without it)
+                self.throttle.failed(name, address)
+            raise
+        finally:
+            _checking.reset(context)
+        if check.attempt is not None or account_has_failures:
+            self.throttle.succeeded(name, check.attempt)
         return subject
 
     def bearer(self, secret: str, address: str | None = None) -> Subject:
-        """``Authorization: Bearer``: only access tokens are accepted."""
-        try:
-            self.throttle.check(None, address)
+        """``Authorization: Bearer``: only access tokens are accepted. Raises
+        AuthenticationFailed, or TooManyAttempts for a wrong one past the address's limit."""
+
+        def authenticate() -> Subject:
             if not secret.startswith(access_tokens.PREFIX):
                 raise AuthenticationFailed("invalid access token")
             return self.tokens.authenticate(secret)
-        except (AuthenticationFailed, TooManyAttempts) as error:
-            self._refuse(None, address, "bearer", error)
-            raise
+
+        return self._token(authenticate, None, address, "bearer")
 
     def refresh(self, secret: str, service: str, client_id: str,
                 address: str | None = None) -> Subject:
-        """The OAuth2 refresh grant: the subject a refresh token stands for.
+        """The OAuth2 refresh grant: the subject a refresh token stands for. Raises
+        AuthenticationFailed, or TooManyAttempts for a wrong one past the address's limit.
 
-        The address's lockout is checked once the token fails: a refresh token has 256 random
-        bits, so a valid one cannot have been guessed, and the grant Docker sends on every
-        push and pull skips a lockout read. Past the limit, wrong tokens get 429.
+        Docker sends this grant on every push and pull: a valid token costs no lockout read.
         """
+        return self._token(lambda: self.refresh_tokens.redeem(secret, service, client_id),
+                           None, address, "refresh token")
+
+    def _token(self, authenticate: Callable[[], Subject], name: str | None,
+               address: str | None, how: str) -> Subject:
+        """A login with a token that cannot be guessed: ``authenticate``'s subject, with no
+        lockout read. A wrong token is counted against the address and answered 401, or 429
+        (not counted) past the address's limit."""
         try:
-            return self.refresh_tokens.redeem(secret, service, client_id)
+            return authenticate()
         except AuthenticationFailed as failed:
             error: AuthenticationFailed | TooManyAttempts = failed
             try:
-                self.throttle.check(None, address)
+                self.throttle.attempt(None, address)
             except TooManyAttempts as locked:
                 error = locked
-            self._refuse(None, address, "refresh token", error)
+            self._audit_refusal(name, how, error)
             raise error from None

@@ -97,7 +97,7 @@ def worker_app() -> BodyFirstWSGI:
     app = create_app()
     app.extensions["authsvc"].issuer  # noqa: B018 - load the key, compute its kid: at start
     return body_first(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"],
-                      app.config.get("BODY_TIMEOUT", 10.0))
+                      app.config["BODY_TIMEOUT"])
 
 
 def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,

@@ -5,6 +5,7 @@ the documented schema for its status code.
 """
 
 import base64
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -68,3 +69,21 @@ def test_api_as_admin(case: schemathesis.Case) -> None:
 @FUZZ_SETTINGS
 def test_api_as_ordinary_user(case: schemathesis.Case) -> None:
     check(case, "alice")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/api/v1/users"), ("PATCH", "/api/v1/users/alice"),
+    ("POST", "/api/v1/repositories"), ("POST", "/api/v1/users/alice/tokens"),
+])
+@pytest.mark.parametrize("body", ["[" * 30000, '{"a":' * 10000, "[" * 30000 + "]" * 30000],
+                         ids=["open-arrays", "open-objects", "closed-arrays"])
+def test_deeply_nested_json_is_a_bad_request(fuzz_app: Flask, caplog: pytest.LogCaptureFixture,
+                                             method: str, path: str, body: str) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = fuzz_app.test_client().open(
+            path, method=method, data=body, headers={"Authorization": basic("root"),
+                                                     "Content-Type": "application/json"})
+    assert response.status_code == 400
+    (error,) = response.json["errors"]
+    assert error["code"] and error["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -223,3 +223,17 @@ def test_head_answers_like_get_without_a_body(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.data == b""
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_head_never_issues_a_refresh_token(client: FlaskClient, make_user: Any,
+                                           state: State) -> None:
+    """A HEAD answer has no body: a refresh token made for it would be seen by nobody."""
+    make_user("alice")
+    response = client.head("/token?service=registry&client_id=docker&offline_token=true",
+                           auth=("alice", PASSWORD))
+    assert response.status_code == 200 and response.data == b""
+    assert state.refresh_tokens.list_for("alice") == []
+    response = client.get("/token?service=registry&client_id=docker&offline_token=true",
+                          auth=("alice", PASSWORD))
+    assert "refresh_token" in response.json
+    assert len(state.refresh_tokens.list_for("alice")) == 1

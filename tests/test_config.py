@@ -45,6 +45,9 @@ def test_database_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ("TOKEN_TTL", 10), ("TOKEN_TTL", "900"), ("BCRYPT_ROUNDS", 40), ("SERVICES", []),
     ("ISSUER", ""), ("DEFAULT_VISIBILITY", "internal"), ("KID_FORMAT", "x5t"),
     ("TOKEN_X5C", "yes"), ("PUBLIC_URL", "localhost:5001"), ("PORT", 0),
+    ("TRUSTED_PROXIES", ["proxy.internal"]), ("TRUSTED_PROXIES", ["10.0.0.1/8"]),
+    ("TRUSTED_PROXIES", "10.0.0.1, 10.0.0.999"), ("TRUSTED_PROXIES", 5),
+    ("TRUSTED_PROXIES", [None]), ("BODY_TIMEOUT", 0), ("BODY_TIMEOUT", 1000),
 ])
 def test_invalid_setting_names_the_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError) as info:
@@ -56,3 +59,13 @@ def test_invalid_environment_value_names_the_key(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AUTHSVC_TOKEN_TTL", "soon")
     with pytest.raises(ConfigError, match="TOKEN_TTL"):
         create_app()
+
+
+def test_trusted_proxies_are_none_by_default() -> None:
+    assert create_app().config["TRUSTED_PROXIES"] == []
+
+
+def test_trusted_proxies_from_environment_as_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHSVC_TRUSTED_PROXIES", "10.0.0.1, 10.1.0.0/16,2001:db8::/32")
+    app = create_app()
+    assert app.config["TRUSTED_PROXIES"] == ["10.0.0.1", "10.1.0.0/16", "2001:db8::/32"]

@@ -195,3 +195,110 @@ def test_a_valid_refresh_token_works_from_an_address_locked_by_guesses(
     valid = {**form, "refresh_token": login.json["refresh_token"]}
     assert client.post("/token", data=valid).status_code == 200
     assert client.post("/token", data=form).status_code == 429
+
+
+# -- access tokens and robots: wrong passwords must not lock them out ----------------------------
+
+WRONG_TOKEN = "authsvc_pat_" + "x" * 43
+
+
+def robot_token(app: Flask, robot: str = "ci") -> str:
+    """A robot account (no password) and an access token for it; the token's secret."""
+    with app.app_context():
+        state = app.extensions["authsvc"]
+        state.accounts.create_user(robot, None, robot=True)
+        _, secret = state.access_tokens.create(robot, "deploy", "write")
+        db.session.remove()
+    return str(secret)
+
+
+def token_logins(client: FlaskClient, user: str, secret: str) -> list[int]:
+    """The status of a login with ``secret`` on GET /token, the password grant, the API with
+    Basic and the API with Bearer."""
+    form = {"grant_type": "password", "username": user, "password": secret,
+            "service": "registry", "client_id": "ci"}
+    return [get_token(client, user, secret).status_code,
+            client.post("/token", data=form).status_code,
+            client.get("/api/v1/me", auth=(user, secret)).status_code,
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code]
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=3, LOCKOUT_ADDRESS_ATTEMPTS=1000)
+def test_wrong_passwords_do_not_lock_out_an_access_token(app: Flask,
+                                                         client: FlaskClient) -> None:
+    token = robot_token(app)
+    statuses = [get_token(client, "ci", "wrong password").status_code for _ in range(5)]
+    assert statuses == [401] * 3 + [429] * 2
+    assert token_logins(client, "ci", token) == [200] * 4
+    assert get_token(client, "ci", "wrong password").status_code == 429
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=1000, LOCKOUT_ADDRESS_ATTEMPTS=3)
+def test_wrong_access_tokens_count_against_the_address(app: Flask, client: FlaskClient) -> None:
+    """As with refresh tokens: a valid token works from an address locked by guesses."""
+    token = robot_token(app)
+    assert token_logins(client, "ci", WRONG_TOKEN)[:3] == [401] * 3
+    assert token_logins(client, "ci", WRONG_TOKEN) == [429] * 4
+    assert get_token(client, "alice", "a password").status_code == 429
+    assert token_logins(client, "ci", token) == [200] * 4
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=3, LOCKOUT_ADDRESS_ATTEMPTS=1000)
+def test_wrong_access_tokens_do_not_lock_the_accounts_password(
+        client: FlaskClient, make_user: Any) -> None:
+    make_user("alice")
+    assert [get_token(client, "alice", WRONG_TOKEN).status_code
+            for _ in range(5)] == [401] * 5
+    assert get_token(client, "alice", PASSWORD).status_code == 200
+
+
+# -- counting and checking in one step ----------------------------------------------------------
+
+def test_attempts_are_counted_and_checked_in_one_step(store: FailureStore) -> None:
+    """An attempt is counted before its secret is checked, so the limit counts it too."""
+    clock = Clock()
+    guard = throttle(store, clock, account=3, address=1000)
+    attempts = [guard.attempt("alice", "10.0.0.1") for _ in range(3)]
+    with pytest.raises(TooManyAttempts) as info:
+        guard.attempt("alice", "10.0.0.2")
+    assert info.value.retry_after == 61
+    guard.succeeded("alice", attempts[0])
+    guard.check("alice", "10.0.0.1")
+    for _ in range(3):
+        guard.attempt("alice", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        guard.check("alice", "10.0.0.1")
+
+
+def test_a_refused_attempt_is_not_counted(store: FailureStore) -> None:
+    clock = Clock()
+    guard = throttle(store, clock, account=2, address=1000)
+    guard.attempt("alice", None)
+    clock.now += 30
+    guard.attempt("alice", None)
+    for _ in range(5):
+        clock.now += 1
+        with pytest.raises(TooManyAttempts):
+            guard.attempt("alice", None)
+    clock.now = 1_000_000.0 + 61  # the first attempt has left the window
+    guard.attempt("alice", None)
+
+
+def test_success_withdraws_its_own_address_attempt_only(store: FailureStore) -> None:
+    clock = Clock()
+    guard = throttle(store, clock, account=1000, address=3)
+    guard.attempt("bob", "10.0.0.1")
+    guard.attempt("bob", "10.0.0.1")
+    guard.succeeded("alice", guard.attempt("alice", "10.0.0.1"))
+    guard.attempt("carol", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        guard.attempt("dave", "10.0.0.1")
+
+
+@pytest.mark.app_config(LOCKOUT_ATTEMPTS=1000, LOCKOUT_ADDRESS_ATTEMPTS=3)
+def test_a_right_password_leaves_no_count_behind(client: FlaskClient, make_user: Any) -> None:
+    """The login was counted before its password was checked; being right withdraws it."""
+    make_user("alice")
+    assert get_token(client, "alice", PASSWORD).status_code == 200
+    statuses = [get_token(client, f"user{i}", "guess").status_code for i in range(4)]
+    assert statuses == [401] * 3 + [429]

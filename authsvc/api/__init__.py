@@ -3,11 +3,12 @@
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authsvc.audit import Origin, set_origin
+from authsvc.client_address import client_address
 from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, TooManyAttempts
 from authsvc.models import db
 
@@ -52,15 +53,26 @@ def refuse_nul(environ: dict[str, Any]) -> None:
         raise InvalidRequest("NUL characters are not allowed in the request")
 
 
+def request_address(environ: dict[str, Any]) -> str:
+    """The client's address: the peer's, or behind a proxy in TRUSTED_PROXIES the one it
+    forwarded (``authsvc.client_address``); "" when unknown."""
+    address = environ.get("REMOTE_ADDR") or ""
+    trusted = current_app.extensions["authsvc"].trusted_proxies
+    if trusted:
+        address = client_address(address, environ.get("HTTP_X_FORWARDED_FOR"), trusted)
+    return str(address)
+
+
 def register_origin(app: Flask) -> None:
-    """Every request starts with a fresh audit origin: its address and client id."""
+    """Every request starts with a fresh audit origin: the client's address and client id.
+    The views read the address from there (``current_origin().remote_addr``)."""
 
     app.before_request(lambda: refuse_nul(request.environ))
 
     @app.before_request
     def start_origin() -> None:
         # The form (POST /token) is read by its view, which adds the client id from it.
-        set_origin(Origin(remote_addr=request.remote_addr or "",
+        set_origin(Origin(remote_addr=request_address(request.environ),
                           client_id=request.args.get("client_id") or ""))
 
 

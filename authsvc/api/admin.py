@@ -44,7 +44,7 @@ def authenticate() -> None:
         return
     auth = authorization(request.environ.get("HTTP_AUTHORIZATION"))
     credentials = state().credentials
-    address = request.remote_addr
+    address = current_origin().remote_addr or None  # the client's, behind trusted proxies too
     if auth is not None and auth.type == "basic" and auth.username and auth.password:
         g.actor = credentials.basic(auth.username, auth.password, address)
     elif auth is not None and auth.type == "bearer" and auth.token:
@@ -78,10 +78,13 @@ def json_body(fields: Mapping[str, type | tuple[type, ...]],
               required: tuple[str, ...] = ()) -> dict[str, Any]:
     """The request's JSON object, with only ``fields`` of the given types.
 
-    Raises MalformedBody (400) when the body is not a JSON object, InvalidRequest (422) for
-    unknown or missing fields and wrong types.
+    Raises MalformedBody (400) when the body is not a JSON object (or is nested too deeply to
+    be read), InvalidRequest (422) for unknown or missing fields and wrong types.
     """
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json gives up on deep nesting (``[[[…``) with this, not ValueError
+        raise MalformedBody("the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise MalformedBody("the body must be a JSON object (Content-Type: application/json)")
     unknown = sorted(set(body) - set(fields))

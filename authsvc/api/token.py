@@ -29,6 +29,7 @@ from authsvc.api import HSTS, refuse_nul, response_for
 from authsvc.api.auth_header import authorization
 from authsvc.api.body_limit import WSGIApp
 from authsvc.audit import Event, Origin, current_origin, set_actor, set_origin
+from authsvc.client_address import client_address
 from authsvc.errors import (
     AuthenticationFailed,
     AuthsvcError,
@@ -93,6 +94,7 @@ class TokenEndpoint:
         self.app = app
         self.next_app = next_app
         self.state: State = app.extensions["authsvc"]
+        self.trusted_proxies = self.state.trusted_proxies
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any],
                  ) -> Iterable[bytes]:
@@ -116,15 +118,19 @@ class TokenEndpoint:
         try:
             refuse_nul(environ)
             query = query_parameters(environ)
-            set_origin(Origin(remote_addr=environ.get("REMOTE_ADDR") or "",
-                              client_id=query.get("client_id") or ""))
+            address = environ.get("REMOTE_ADDR") or ""
+            if self.trusted_proxies:
+                address = client_address(address, environ.get("HTTP_X_FORWARDED_FOR"),
+                                         self.trusted_proxies)
+            set_origin(Origin(remote_addr=address, client_id=query.get("client_id") or ""))
             method = environ.get("REQUEST_METHOD")
             if method in ("GET", "HEAD"):
-                return self.audited(lambda: query, lambda: self.get_token(environ, query))
+                return self.audited(lambda: query,
+                                    lambda: self.get_token(environ, query, address))
             if method == "POST":
                 posted = PostedForm(environ)
                 return self.audited(lambda: posted.values(query),
-                                    lambda: self.post_token(posted))
+                                    lambda: self.post_token(posted, address))
             if method == "OPTIONS":
                 return Response(status=200, headers={"Allow": ALLOWED})
             return response_for(MethodNotAllowed(ALLOWED.split(", ")))
@@ -149,37 +155,39 @@ class TokenEndpoint:
 
     # -- GET: the registry's token flow ---------------------------------------------------------
 
-    def get_token(self, environ: dict[str, Any], query: Parameters) -> bytes:
+    def get_token(self, environ: dict[str, Any], query: Parameters, address: str) -> bytes:
+        """The token's JSON body; with ``offline_token=true`` and a password login a refresh
+        token too, but never for HEAD (its answer has no body: nobody would see it)."""
         service = self.checked_service(query.get("service"))
         scopes = parse_scopes(query.getlist("scope"))
-        subject = self.basic_subject(environ)
+        subject = self.basic_subject(environ, address)
         set_actor(subject.name or "")
         grant_type = "anonymous" if subject.name is None else "basic"
         issued, _ = self.issue(subject, service, scopes, grant_type)
         if (query.get("offline_token") == "true" and subject.name is not None
-                and wants_refresh_token(subject)):
+                and environ.get("REQUEST_METHOD") != "HEAD" and wants_refresh_token(subject)):
             refresh_token = self.state.refresh_tokens.issue(
                 subject.name, service, query.get("client_id", ""))
             return json_bytes({**issued.answer(), "refresh_token": refresh_token})
         return issued.answer_json
 
-    def basic_subject(self, environ: dict[str, Any]) -> Subject:
+    def basic_subject(self, environ: dict[str, Any], address: str) -> Subject:
         """Anonymous without an Authorization header; else the user its Basic credentials
-        prove. The subject comes from the credentials only, never from ``account``."""
+        prove, from the client at ``address``. The subject comes from the credentials only,
+        never from ``account``."""
         if "HTTP_AUTHORIZATION" not in environ:
             return ANONYMOUS
         auth = authorization(environ.get("HTTP_AUTHORIZATION"))
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
             raise AuthenticationFailed()
-        return self.state.credentials.basic(auth.username, auth.password,
-                                            environ.get("REMOTE_ADDR"))
+        return self.state.credentials.basic(auth.username, auth.password, address or None)
 
     # -- POST: OAuth2 password and refresh-token grants -----------------------------------------
 
-    def post_token(self, posted: "PostedForm") -> bytes:
+    def post_token(self, posted: "PostedForm", address: str) -> bytes:
         """Errors in OAuth2 form."""
         try:
-            return json_bytes(self.grant(posted.form(), posted.environ.get("REMOTE_ADDR")))
+            return json_bytes(self.grant(posted.form(), address or None))
         except AuthsvcError as error:
             if error.status >= 500:
                 raise
