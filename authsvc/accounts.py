@@ -7,14 +7,14 @@ database untouched.
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import scoped_session
 
 from authsvc.audit import Audit, Event
 from authsvc.credential_cache import CredentialCache
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
-from authsvc.models import RefreshToken, User
+from authsvc.models import Grant, RefreshToken, Repository, User
 from authsvc.passwords import PasswordHasher
 from authsvc.policy import Subject
 from authsvc.reads import Reads
@@ -121,13 +121,28 @@ class Accounts:
         self.update_user(username, disabled=disabled)
 
     def delete_user(self, username: str) -> None:
-        """Delete a user with their grants and tokens. The last enabled admin stays."""
+        """Delete a user with their tokens, the grants held by their name, and their namespace:
+        every grant on a target in it (``alice/*``, ``alice/…``) and its repository records, so
+        that a new account of that name inherits nothing. One transaction.
+
+        Raises NotFound for an unknown user, Conflict for the last enabled admin.
+        """
         user = self.get_user(username)
         if user.admin and not user.disabled:
             self._keep_an_admin(user)
+        self._forget_name(username)
         self.session.delete(user)
         self.audit.add(Event("user.deleted", target=username))
         self.session.commit()
+
+    def _forget_name(self, username: str) -> None:
+        """Delete (uncommitted) the grants held by ``username`` and everything in the
+        namespace of that name."""
+        inside = f"{username}/"
+        self.session.execute(delete(Grant).where(
+            or_(Grant.username == username, Grant.target.startswith(inside, autoescape=True))))
+        self.session.execute(delete(Repository).where(
+            Repository.name.startswith(inside, autoescape=True)))
 
     def _keep_an_admin(self, user: User) -> None:
         others = self.session.execute(

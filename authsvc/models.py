@@ -35,9 +35,6 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     robot: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
-    grants: Mapped[list["Grant"]] = relationship(back_populates="user",
-                                                 cascade="all, delete-orphan")
-
 
 class Repository(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "repositories"
@@ -52,19 +49,22 @@ class Repository(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Grant(db.Model):  # type: ignore[name-defined,misc]
-    """Actions given to a user on a repository (``alice/httpd``) or namespace (``alice/*``)."""
+    """Actions given to a user name on a repository (``alice/httpd``) or namespace
+    (``alice/*``). The name need not have an account (yet): a grant never tells whether one
+    exists. Deleting a user deletes the grants held by that name."""
 
     __tablename__ = "grants"
-    __table_args__ = (UniqueConstraint("user_id", "target", name="uq_grants_user_target"),)
+    __table_args__ = (
+        UniqueConstraint("username", "target", name="uq_grants_username_target"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: Served by the unique constraint's index (username first), which the token path reads.
+    username: Mapped[str] = mapped_column(String(255))
     target: Mapped[str] = mapped_column(String(257), index=True)
     #: Comma-separated, sorted: ``delete,pull,push``.
     actions: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
-
-    user: Mapped[User] = relationship(back_populates="grants")
 
 
 class RefreshToken(db.Model):  # type: ignore[name-defined,misc]

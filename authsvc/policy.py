@@ -1,11 +1,18 @@
 """Who may do what: a pure function of the subject, the requested scope and the repository facts.
 
+A repository name is the registry's name, exactly as the registry sees it; nothing is stripped
+from it, so ``john.smith/app`` lies in the namespace ``john.smith``.
+
 Rules, in the order they are applied:
 
+* a name that is not a repository path (``myreg:5000/alice/x``: the scope grammar allows a
+  ``host[:port]/`` prefix, the registry cannot hold such a name) is granted nothing, to anyone,
+  admins included: it lies in no user namespace and no repository record can have it;
 * a disabled user holds nothing;
 * an admin holds every repository action and ``registry:catalog:*`` (nobody else gets catalog);
-* a user holds every action in the namespace of their own name (``alice/…``);
-  single-component names (``httpd``) have no user owner: only admins write them;
+* a user holds every action in the namespace of their own name: the first component of a name
+  of two or more components (``alice/…``); single-component names (``httpd``) have no user
+  owner: only admins write them;
 * anyone, anonymous included, may ``pull`` a public repository;
 * explicit grants add actions on one repository or a whole namespace (``alice/*``);
 * a caller using an access token holds at most what the token allows, on the repositories it
@@ -118,7 +125,7 @@ def granted_actions(subject: Subject, scope: Scope, repo: RepoFacts | None) -> f
     if (scope.type, scope.name) == CATALOG:
         allowed = subject.admin and not subject.disabled and subject.limit is None
         return scope.actions & {ALL} if allowed else frozenset()
-    if scope.type != "repository" or repo is None:
+    if repo is None or not scope.is_repository_path:
         return frozenset()
     held = held_actions(subject, repo)
     granted = scope.actions & held
@@ -145,6 +152,17 @@ def parse_actions(text: str | Iterable[str]) -> frozenset[str]:
 
 
 # -- who may change what through the admin API and the self-service routes -------------------
+#
+# An access token's permission bounds what it may change as well as what it may pull and push.
+# Managing grants (on a repository or a namespace), changing visibility and deleting repository
+# records need a password login: no access-token permission allows them, an admin's token
+# neither. A token that may push to a path may register that repository as the push would (with
+# the default visibility). Grants are read by the owner or an admin, a token within its reach.
+
+def password_login(actor: Subject) -> bool:
+    """True for an enabled user who logged in with a password, not an access token."""
+    return actor.name is not None and not actor.disabled and actor.limit is None
+
 
 def may_manage_user(actor: Subject, username: str) -> bool:
     """Admins manage every user; a user manages their own password and tokens.
@@ -152,28 +170,34 @@ def may_manage_user(actor: Subject, username: str) -> bool:
     Credentials (passwords, tokens) are changed only by someone who logged in with a password:
     an access token cannot mint itself a broader successor.
     """
-    if actor.disabled or actor.limit is not None:
-        return False
-    return actor.admin or actor.name == username
+    return password_login(actor) and (actor.admin or actor.name == username)
 
 
 def may_manage_namespace(actor: Subject, namespace: str) -> bool:
-    """Admins everywhere; a user in the namespace of their name; a read-only token nowhere."""
-    if actor.disabled or (actor.limit is not None and PUSH not in actor.limit.actions):
-        return False
-    if actor.limit is not None and not actor.limit.allows(f"{namespace}/"):
-        return False
-    return actor.admin or actor.name == namespace
+    """Set and revoke grants on ``namespace/*``: the user of that name or an admin, logged in
+    with a password."""
+    return password_login(actor) and (actor.admin or actor.name == namespace)
 
 
 def may_manage_repository(actor: Subject, path: str) -> bool:
-    """Create, delete, change visibility and grants: the namespace owner or an admin.
+    """Change visibility, delete the record, set and revoke grants: the namespace owner or an
+    admin (single-component repositories belong to admins), logged in with a password."""
+    return password_login(actor) and owns(actor, path)
 
-    Single-component repositories belong to admins.
-    """
-    if actor.disabled or (actor.limit is not None and PUSH not in actor.limit.actions):
+
+def may_create_repository(actor: Subject, path: str, default_visibility: bool) -> bool:
+    """Register the repository ``path``: whoever may manage it; with an access token, only as a
+    push would, so only when the token may push to ``path`` and the repository gets the
+    default visibility (``default_visibility``)."""
+    if actor.limit is None:
+        return may_manage_repository(actor, path)
+    return (default_visibility and not actor.disabled and owns(actor, path)
+            and PUSH in actor.limit.actions and actor.limit.allows(path))
+
+
+def may_read_grants(actor: Subject, target: str) -> bool:
+    """List the grants on ``target`` (a repository path or ``ns/*``): its owner or an admin;
+    with an access token only on a target the token reaches (every permission pulls)."""
+    if actor.disabled or not owns(actor, target):
         return False
-    if actor.limit is not None and not actor.limit.allows(path):
-        return False
-    namespace = namespace_of(path)
-    return actor.admin or (namespace is not None and namespace == actor.name)
+    return actor.limit is None or actor.limit.allows(target)

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, bindparam, delete, false, func, or_, select
 from sqlalchemy.orm import scoped_session
 
-from authsvc.accounts import commit_or_conflict
+from authsvc.accounts import commit_or_conflict, validate_username
 from authsvc.audit import Audit, Event
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
-from authsvc.models import Grant, Repository, User
+from authsvc.models import Grant, Repository
 from authsvc.policy import (
     ALL,
+    PULL,
     PUSH,
     RepoFacts,
     Subject,
@@ -76,9 +77,9 @@ def _matches_any(targets: Sequence[str]) -> ColumnElement[bool]:
 #: The token path's reads (see ``reads``): a repository's visibility, and a user's grants on a
 #: repository and on its namespace (``path`` twice when it has none).
 VISIBILITY = select(Repository.visibility).where(Repository.name == bindparam("path"))
-GRANTS_ON = (select(Grant.target, Grant.actions).join(User)
-             .where(User.username == bindparam("username"),
-                    or_(Grant.target == bindparam("path"), Grant.target == bindparam("space"))))
+GRANTS_ON = select(Grant.target, Grant.actions).where(
+    Grant.username == bindparam("username"),
+    or_(Grant.target == bindparam("path"), Grant.target == bindparam("space")))
 
 
 class Repositories:
@@ -139,15 +140,15 @@ class Repositories:
         self.session.commit()
 
     def _visible_to(self, subject: Subject) -> ColumnElement[bool]:
-        """SQL condition: repositories ``subject`` may pull (owned, public, or granted), within
-        the repositories an access token is limited to."""
+        """SQL condition: repositories ``subject`` may pull (owned, public, or granted pull),
+        within the repositories an access token is limited to."""
         if subject.disabled:
             return false()
         if subject.admin:
             allowed: ColumnElement[bool] = ~false()
         else:
-            targets = [target for target, _ in self._grants_of(subject.name)] if (
-                subject.name is not None) else []
+            targets = [target for target, actions in self._grants_of(subject.name)
+                       if PULL in actions.split(",")] if subject.name is not None else []
             if subject.name is not None:
                 targets.append(f"{subject.name}/*")
             allowed = or_(Repository.visibility == "public", _matches_any(targets))
@@ -171,7 +172,7 @@ class Repositories:
     # -- the decision ------------------------------------------------------------------------
 
     def _grants_of(self, username: str) -> list[tuple[str, str]]:
-        query = select(Grant.target, Grant.actions).join(User).where(User.username == username)
+        query = select(Grant.target, Grant.actions).where(Grant.username == username)
         return [(t, a) for t, a in self.session.execute(query).all()]
 
     def facts(self, subject: Subject, path: str) -> RepoFacts:
@@ -192,33 +193,34 @@ class Repositories:
 
     def authorize(self, subject: Subject, scopes: Sequence[Scope],
                   ) -> list[tuple[Scope, frozenset[str]]]:
-        """Decide each requested scope: requested ∩ allowed, per policy.
+        """Decide each requested scope: requested ∩ allowed, per policy, on the name exactly
+        as requested (a name that is no repository path is looked up nowhere: it gets nothing).
 
         A repository its owner (or an admin) may push to is registered on the way, so that its
         visibility can be managed once it exists.
         """
         decided = []
         for scope in scopes:
-            facts = self.facts(subject, scope.path) if scope.type == "repository" else None
+            facts = self.facts(subject, scope.name) if scope.is_repository_path else None
             granted = granted_actions(subject, scope, facts)
             if facts is not None and not facts.exists and granted & {PUSH, ALL}:
-                self.ensure(scope.path)
+                self.ensure(scope.name)
             decided.append((scope, granted))
         return decided
 
     # -- grants ------------------------------------------------------------------------------
 
     def grant(self, username: str, target: str, actions: str | Sequence[str]) -> GrantRow:
-        """Give ``username`` exactly ``actions`` on ``target``, replacing an earlier grant."""
+        """Give the user name ``username`` exactly ``actions`` on ``target``, replacing an
+        earlier grant. The name need not have an account (the answer never tells whether it
+        has). Raises InvalidName for a bad name or target, InvalidRequest for bad actions,
+        Conflict when a concurrent change won."""
+        validate_username(username)
         validate_target(target)
         wanted = ",".join(sorted(parse_actions(actions)))
-        user = self.session.execute(select(User).where(User.username == username)).scalar()
-        if user is None:
-            raise NotFound(f"user {username[:300]!r} does not exist")
-        row = self.session.execute(
-            select(Grant).where(Grant.user_id == user.id, Grant.target == target)).scalar()
+        row = self._grant_row(username, target)
         if row is None:
-            self.session.add(Grant(user=user, target=target, actions=wanted))
+            self.session.add(Grant(username=username, target=target, actions=wanted))
         else:
             row.actions = wanted
         self.audit.add(Event("grant.set", target=target, detail=f"user={username} {wanted}"))
@@ -227,18 +229,22 @@ class Repositories:
         return GrantRow(username, target, tuple(wanted.split(",")))
 
     def revoke(self, username: str, target: str) -> None:
-        row = self.session.execute(
-            select(Grant).join(User).where(User.username == username, Grant.target == target)
-        ).scalar()
+        """Take away ``username``'s grant on ``target``; raises NotFound when there is none."""
+        row = self._grant_row(username, target)
         if row is None:
-            raise NotFound(f"user {username[:300]!r} has no grant on {target[:300]!r}")
+            raise NotFound(f"{username[:300]!r} has no grant on {target[:300]!r}")
         self.session.delete(row)
         self.audit.add(Event("grant.revoked", target=target, detail=f"user={username}"))
         self.session.commit()
 
+    def _grant_row(self, username: str, target: str) -> Grant | None:
+        return self.session.execute(
+            select(Grant).where(Grant.username == username, Grant.target == target)).scalar()
+
     def list_grants(self, target: str | None = None) -> list[GrantRow]:
-        query = select(User.username, Grant.target, Grant.actions).join(User)
+        """Every grant (or those on ``target``), by target and user name."""
+        query = select(Grant.username, Grant.target, Grant.actions)
         if target is not None:
             query = query.where(Grant.target == target)
-        rows = self.session.execute(query.order_by(Grant.target, User.username)).all()
+        rows = self.session.execute(query.order_by(Grant.target, Grant.username)).all()
         return [GrantRow(u, t, tuple(a.split(","))) for u, t, a in rows]

@@ -3,12 +3,16 @@
 A scope reads ``type[(class)]:name:action[,action…]``. The name may carry a ``host:port`` prefix,
 so the type is read from the left, the actions from the *last* ``:`` and everything between is
 the name. Clients send several scopes as repeated parameters and as space-separated lists.
+
+A name is the registry's name, exactly as the registry sees it: nothing is ever stripped from
+it. A name with a ``host[:port]/`` prefix that is no repository path (``myreg:5000/alice/x``)
+parses, but it is just a name that no repository can have (``Scope.is_repository_path``).
 """
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from authsvc.errors import InvalidName, InvalidScope
 
@@ -23,8 +27,10 @@ _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 
 _COMPONENT_RE = re.compile(_PATH_COMPONENT)
-_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_DOMAIN_RE = re.compile(_DOMAIN)
+_PATH = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_PATH_RE = re.compile(_PATH)
+#: A repository path behind a registry host: the host is everything before the first ``/``.
+_HOSTED_RE = re.compile(rf"(?P<host>{_DOMAIN})/{_PATH}")
 _TYPE_RE = re.compile(r"([a-z0-9]+)(?:\(([a-z0-9]+)\))?")
 _ACTION_RE = re.compile(r"(?:\*|[a-z][a-z-]*)")
 
@@ -33,8 +39,8 @@ _ACTION_RE = re.compile(r"(?:\*|[a-z][a-z-]*)")
 class Scope:
     """One requested (or granted) resource: ``type``, ``name`` and a set of actions.
 
-    ``name`` is kept exactly as requested, because the registry matches the token's access entry
-    against the name it asked for; ``path`` is the repository path without any host prefix.
+    ``name`` is kept exactly as requested: it is the name the registry asked for and the one
+    every rule is applied to.
     """
 
     type: str
@@ -42,10 +48,12 @@ class Scope:
     actions: frozenset[str]
     resource_class: str | None = None
 
-    @property
-    def path(self) -> str:
-        """The name with a leading ``host[:port]/`` removed (repositories only)."""
-        return repository_path(self.name) if self.type == "repository" else self.name
+    @cached_property
+    def is_repository_path(self) -> bool:
+        """True for a repository scope whose name the registry can hold: a repository path
+        (``alice/x``, ``john.smith/x``), not one behind a ``host:port/`` prefix. Computed once
+        per Scope (parsed scopes are remembered)."""
+        return self.type == "repository" and is_valid_path(self.name)
 
     def __str__(self) -> str:
         return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
@@ -61,26 +69,22 @@ def is_valid_path(path: str) -> bool:
     return len(path) <= MAX_NAME_LENGTH and _PATH_RE.fullmatch(path) is not None
 
 
-def _split_domain(name: str) -> tuple[str | None, str]:
-    first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first, rest
-    return None, name
-
-
-def repository_path(name: str) -> str:
-    """Strip a ``host[:port]/`` prefix, the way docker's reference parser tells a domain apart."""
-    return _split_domain(name)[1]
+def _is_hosted_path(name: str) -> bool:
+    """``host[:port]/path`` where the host is told apart as docker does: it has a ``.`` or a
+    ``:`` (or is an IPv6 literal); ``Alice/x`` is no host and no path."""
+    match = _HOSTED_RE.fullmatch(name)
+    return match is not None and any(c in match.group("host") for c in ".:[")
 
 
 def validate_repository_name(name: str) -> str:
-    """Return ``name`` if it is a valid repository reference name, else raise InvalidName."""
+    """Return ``name`` if the scope grammar allows it: a repository path, optionally behind a
+    ``host[:port]/`` (PROTOCOL §1.5). Raises InvalidName otherwise.
+
+    Allowed is not held: a name that is no repository path is granted nothing.
+    """
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidName(f"repository name longer than {MAX_NAME_LENGTH} characters")
-    domain, path = _split_domain(name)
-    if domain is not None and _DOMAIN_RE.fullmatch(domain) is None:
-        raise InvalidName(f"invalid registry host in repository name {name!r}")
-    if _PATH_RE.fullmatch(path) is None:
+    if _PATH_RE.fullmatch(name) is None and not _is_hosted_path(name):
         raise InvalidName(
             f"invalid repository name {name!r}: use lower-case letters, digits and "
             "separators (. _ __ -) in components joined by /"

@@ -130,17 +130,17 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
                 seen.add((u * 7919 + k * 10007) % len(targets))
                 k += 1
             for t in seen:
-                yield {"user_id": ids[name(u)], "target": targets[t],
+                yield {"username": name(u), "target": targets[t],
                        "actions": "pull" if t % 3 else "pull,push", "created_at": now}
             if u % 100 == 0:
-                yield {"user_id": ids[name(u)], "target": "alice/*", "actions": "pull",
+                yield {"username": name(u), "target": "alice/*", "actions": "pull",
                        "created_at": now}
             if u % 100 == 50:
-                yield {"user_id": ids[name(u)], "target": PRIVATE_REPO, "actions": "pull",
+                yield {"username": name(u), "target": PRIVATE_REPO, "actions": "pull",
                        "created_at": now}
         alice_targets = {targets[(i * 104729) % len(targets)] for i in range(50)}
         for target in sorted(alice_targets):
-            yield {"user_id": ids[USER], "target": target, "actions": "pull", "created_at": now}
+            yield {"username": USER, "target": target, "actions": "pull", "created_at": now}
 
     expected = users * min(grants_per_user, len(targets)) + (users + 99) // 100 + (
         users + 49) // 100 + 50

@@ -2,6 +2,7 @@
 everything the API can change (to prove a refused request changed nothing)."""
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -50,3 +51,23 @@ def snapshot(app: Flask) -> dict[str, Any]:
                               for n in names for t in s.access_tokens.list_for(n)],
             "refresh_tokens": [(n, r.id) for n in names for r in s.refresh_tokens.list_for(n)],
         }
+
+
+def new_token(client: FlaskClient, owner: str = "alice", **body: Any) -> str:
+    """A fresh access token of ``owner`` (``write`` unless told), made with their password."""
+    body = {"name": "ci", "permission": "write", **body}
+    response = call(client, "POST", f"/users/{owner}/tokens", (owner, PASSWORD), json=body)
+    assert response.status_code == 201, response.json
+    return str(response.json["token"])
+
+
+def token_actions(client: FlaskClient, decode: Callable[..., dict[str, Any]], name: str,
+                  who: tuple[str, str] | None, actions: str = "pull,push,delete") -> set[str]:
+    """The actions ``GET /token`` grants ``who`` (None: anonymous) on the repository ``name``;
+    the token's entry names it exactly as asked."""
+    response: Any = client.get("/token", query_string={
+        "service": "registry", "scope": f"repository:{name}:{actions}"}, auth=who)
+    assert response.status_code == 200, response.json
+    (access,) = decode(response.json["token"])["access"]
+    assert (access["type"], access["name"]) == ("repository", name)
+    return set(access["actions"])

@@ -277,12 +277,12 @@ def test_token_limited_to_a_namespace(client: FlaskClient, people: None,
 
 def test_token_never_grants_more_than_the_owner_holds(client: FlaskClient, people: None,
                                                       decode: Decode) -> None:
-    call(client, "PUT", "/repositories/bob/app/grants/alice", BOB, json={"actions": ["pull"]})
+    call(client, "PUT", "/repositories/bob/app/-/grants/alice", BOB, json={"actions": ["pull"]})
     secret = new_token(client, permission="delete")
     scope = "repository:bob/app:pull,push,delete"
     assert granted(client, decode, "alice", secret, scope) == ["pull"]
     assert granted(client, decode, "alice", secret, "repository:bob/other:pull") == []
-    assert call(client, "DELETE", "/repositories/bob/app/grants/alice", BOB).status_code == 204
+    assert call(client, "DELETE", "/repositories/bob/app/-/grants/alice", BOB).status_code == 204
     assert granted(client, decode, "alice", secret, scope) == []
 
 
@@ -379,7 +379,7 @@ def test_read_token_makes_no_api_changes(app: Flask, client: FlaskClient, people
         ("POST", "/repositories", {"name": "alice/new"}),
         ("PATCH", "/repositories/alice/web", {"visibility": "public"}),
         ("DELETE", "/repositories/alice/web", None),
-        ("PUT", "/repositories/alice/web/grants/bob", {"actions": ["pull"]}),
+        ("PUT", "/repositories/alice/web/-/grants/bob", {"actions": ["pull"]}),
         ("PUT", "/namespaces/alice/grants/bob", {"actions": ["pull"]}),
         ("POST", "/users/alice/tokens", {"name": "more", "permission": "delete"}),
         ("PATCH", "/users/alice", {"password": "battery staple"}),

@@ -57,8 +57,7 @@ def test_grant_replaces_earlier_actions(state: State) -> None:
 def test_deleting_a_user_takes_their_grants(state: State) -> None:
     state.accounts.create_user("bob", "bob-password")
     state.repos.grant("bob", "alice/x", "pull")
-    db.session.delete(state.accounts.get_user("bob"))
-    db.session.commit()
+    state.accounts.delete_user("bob")
     assert state.repos.list_grants() == []
     with pytest.raises(NotFound):
         state.accounts.get_user("bob")
@@ -79,3 +78,32 @@ def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
             state.accounts.authenticate(name, "wrong-guess")
         assert info.value.message == "incorrect username or password"
     assert checks == ["$2b$04$", "$2b$04$"]
+
+
+def test_deleting_a_user_forgets_their_name_and_namespace_only(state: State) -> None:
+    """Grants held by the name, grants and records in ``name/…``; nothing of a namespace the
+    name only prefixes, with LIKE's wildcards (``_``, ``%``) taken literally."""
+    for name in ("a_b", "axb", "a_bc", "bob"):
+        state.accounts.create_user(name, "long-password")
+    for name in ("a_b/x", "a_b/deep/y", "axb/x", "a_bc/x", "a_b"):
+        state.repos.create(name)
+    state.repos.grant("a_b", "bob/*", "pull")
+    state.repos.grant("bob", "a_b/*", "pull")
+    state.repos.grant("bob", "a_b/deep/y", "push")
+    state.repos.grant("bob", "axb/*", "pull")
+    state.repos.grant("bob", "a_bc/x", "pull")
+    state.repos.grant("bob", "a_b", "pull")
+    state.accounts.delete_user("a_b")
+    assert [(g.username, g.target) for g in state.repos.list_grants()] == [
+        ("bob", "a_b"), ("bob", "a_bc/x"), ("bob", "axb/*")]
+    assert [r.name for r in state.repos.search()[0]] == ["a_b", "a_bc/x", "axb/x"]
+
+
+def test_deleting_the_last_admin_changes_nothing(state: State) -> None:
+    state.accounts.create_user("root", "long-password", admin=True)
+    state.repos.create("root/x", "public")
+    state.repos.grant("bob", "root/*", "pull")
+    with pytest.raises(Conflict):
+        state.accounts.delete_user("root")
+    assert [g.target for g in state.repos.list_grants()] == ["root/*"]
+    assert [r.name for r in state.repos.search()[0]] == ["root/x"]

@@ -33,6 +33,16 @@ def pull_push(client: FlaskClient, decode: Decode, repo: str, who: Who) -> list[
     return list(access["actions"])
 
 
+def token_for(client: FlaskClient, who: Who) -> Who:
+    """``read``, ``write``, ``delete``: a token of alice's with that permission; ``admin
+    token``: a delete token of root's; anything else as it is."""
+    if who in ("read", "write", "delete"):
+        return new_token(client, "alice", permission=who)
+    if who == "admin token":
+        return new_token(client, "root", permission="delete")
+    return who
+
+
 def names(response: Any) -> list[str]:
     assert response.status_code == 200, response.json
     return [r["name"] for r in response.json["items"]]
@@ -266,14 +276,13 @@ def test_owner_or_admin_sets_visibility(client: FlaskClient, httpd: str, decode:
 @pytest.mark.parametrize(("who", "status"), [
     pytest.param(BOB, 403, id="another user, even with a grant"),
     pytest.param("read", 403, id="read-only token"),
-    pytest.param("admin token", 200, id="admin's write token"),
+    pytest.param("write", 403, id="write token"),
+    pytest.param("delete", 403, id="delete token"),
+    pytest.param("admin token", 403, id="admin's delete token"),
 ])
 def test_set_visibility_needs_a_manager(app: Flask, client: FlaskClient, httpd: str,
                                         who: Who, status: int) -> None:
-    if who == "read":
-        who = new_token(client, "alice", permission="read")
-    elif who == "admin token":
-        who = new_token(client, "root", permission="write")
+    who = token_for(client, who)
     before = snapshot(app)
     response = call(client, "PATCH", "/repositories/alice/httpd", who,
                     json={"visibility": "public"})
@@ -316,13 +325,15 @@ def test_owner_deletes_repository_and_its_grants(app: Flask, client: FlaskClient
 @pytest.mark.parametrize(("who", "path", "status"), [
     pytest.param(BOB, "/repositories/alice/httpd", 403, id="another user"),
     pytest.param("read", "/repositories/alice/httpd", 403, id="read-only token"),
+    pytest.param("write", "/repositories/alice/httpd", 403, id="write token"),
+    pytest.param("delete", "/repositories/alice/httpd", 403, id="delete token"),
+    pytest.param("admin token", "/repositories/alice/httpd", 403, id="admin's delete token"),
     pytest.param(ALICE, "/repositories/alice/missing", 404, id="missing"),
     pytest.param(ALICE, "/repositories/alice/Bad", 422, id="invalid name"),
 ])
 def test_delete_repository_refused(app: Flask, client: FlaskClient, httpd: str, who: Who,
                                    path: str, status: int) -> None:
-    if who == "read":
-        who = new_token(client, "alice", permission="read")
+    who = token_for(client, who)
     before = snapshot(app)
     error_of(call(client, "DELETE", path, who), status)
     assert snapshot(app) == before
@@ -336,7 +347,7 @@ def test_admin_deletes_any_repository(client: FlaskClient, httpd: str) -> None:
 
 def test_owner_grants_changes_and_revokes(client: FlaskClient, people: None,
                                           decode: Decode) -> None:
-    url = "/repositories/alice/httpd/grants/bob"
+    url = "/repositories/alice/httpd/-/grants/bob"
     response = call(client, "PUT", url, ALICE, json={"actions": ["pull"]})
     assert response.status_code == 200
     assert response.json == {"username": "bob", "target": "alice/httpd", "actions": ["pull"]}
@@ -344,66 +355,71 @@ def test_owner_grants_changes_and_revokes(client: FlaskClient, people: None,
     assert call(client, "PUT", url, ALICE, json={"actions": ["push", "pull"]}).json["actions"] \
         == ["pull", "push"]
     assert pull_push(client, decode, "alice/httpd", BOB) == ["pull", "push"]
-    assert call(client, "GET", "/repositories/alice/httpd/grants", ALICE).json == {"items": [
+    assert call(client, "GET", "/repositories/alice/httpd/-/grants", ALICE).json == {"items": [
         {"username": "bob", "target": "alice/httpd", "actions": ["pull", "push"]}]}
     assert call(client, "DELETE", url, ALICE).status_code == 204
     assert pull_push(client, decode, "alice/httpd", BOB) == []
-    assert call(client, "GET", "/repositories/alice/httpd/grants", ALICE).json == {"items": []}
+    assert call(client, "GET", "/repositories/alice/httpd/-/grants", ALICE).json == {"items": []}
 
 
 def test_star_grants_every_action(client: FlaskClient, people: None) -> None:
-    response = call(client, "PUT", "/repositories/alice/httpd/grants/bob", ALICE,
+    response = call(client, "PUT", "/repositories/alice/httpd/-/grants/bob", ALICE,
                     json={"actions": ["*"]})
     assert response.json["actions"] == ["delete", "pull", "push"]
 
 
 def test_admin_manages_grants_on_top_level_repositories(client: FlaskClient, people: None,
                                                         decode: Decode) -> None:
-    assert call(client, "PUT", "/repositories/httpd/grants/alice", ROOT,
+    assert call(client, "PUT", "/repositories/httpd/-/grants/alice", ROOT,
                 json={"actions": ["pull", "push"]}).status_code == 200
-    assert call(client, "GET", "/repositories/httpd/grants", ROOT).json["items"][0][
+    assert call(client, "GET", "/repositories/httpd/-/grants", ROOT).json["items"][0][
         "username"] == "alice"
     assert pull_push(client, decode, "httpd", ALICE) == ["pull", "push"]
-    assert call(client, "DELETE", "/repositories/httpd/grants/alice", ROOT).status_code == 204
+    assert call(client, "DELETE", "/repositories/httpd/-/grants/alice", ROOT).status_code == 204
 
 
 @pytest.mark.parametrize(("method", "path", "who", "body", "status"), [
-    pytest.param("GET", "/repositories/alice/httpd/grants", BOB, None, 403, id="list: other"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", BOB, {"actions": ["push"]}, 403,
+    pytest.param("GET", "/repositories/alice/httpd/-/grants", BOB, None, 403, id="list: other"),
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", BOB, {"actions": ["push"]}, 403,
                  id="grant self on another's"),
-    pytest.param("PUT", "/repositories/httpd/grants/bob", ALICE, {"actions": ["pull"]}, 403,
+    pytest.param("PUT", "/repositories/httpd/-/grants/bob", ALICE, {"actions": ["pull"]}, 403,
                  id="grant on top level"),
-    pytest.param("DELETE", "/repositories/alice/httpd/grants/bob", BOB, None, 403,
+    pytest.param("DELETE", "/repositories/alice/httpd/-/grants/bob", BOB, None, 403,
                  id="revoke on another's"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", "read", {"actions": ["push"]},
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", "read", {"actions": ["push"]},
                  403, id="read-only token"),
-    pytest.param("DELETE", "/repositories/alice/httpd/grants/bob", "read", None, 403,
+    pytest.param("DELETE", "/repositories/alice/httpd/-/grants/bob", "read", None, 403,
                  id="revoke with read-only token"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/nobody", ALICE,
-                 {"actions": ["pull"]}, 404, id="unknown user"),
-    pytest.param("DELETE", "/repositories/alice/httpd/grants/root", ALICE, None, 404,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/Bob", ALICE,
+                 {"actions": ["pull"]}, 422, id="invalid user name"),
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", "write", {"actions": ["pull"]},
+                 403, id="write token"),
+    pytest.param("DELETE", "/repositories/alice/httpd/-/grants/bob", "delete", None, 403,
+                 id="revoke with a delete token"),
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", "admin token",
+                 {"actions": ["*"]}, 403, id="admin's delete token"),
+    pytest.param("DELETE", "/repositories/alice/httpd/-/grants/root", ALICE, None, 404,
                  id="no such grant"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE, {"actions": []}, 422,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE, {"actions": []}, 422,
                  id="no actions"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE,
                  {"actions": ["pull", "admin"]}, 422, id="unknown action"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE, {"actions": "pull"}, 422,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE, {"actions": "pull"}, 422,
                  id="actions not a list"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE, {"actions": [1]}, 422,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE, {"actions": [1]}, 422,
                  id="actions not strings"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE, {}, 422,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE, {}, 422,
                  id="actions missing"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE,
                  {"actions": ["pull"], "until": "2030"}, 422, id="unknown field"),
-    pytest.param("PUT", "/repositories/alice/httpd/grants/bob", ALICE, ["pull"], 400,
+    pytest.param("PUT", "/repositories/alice/httpd/-/grants/bob", ALICE, ["pull"], 400,
                  id="not an object"),
-    pytest.param("PUT", "/repositories/alice/HTTPD/grants/bob", ALICE, {"actions": ["pull"]},
+    pytest.param("PUT", "/repositories/alice/HTTPD/-/grants/bob", ALICE, {"actions": ["pull"]},
                  422, id="invalid repository"),
 ])
 def test_repository_grant_refused(app: Flask, client: FlaskClient, httpd: str, method: str,
                                   path: str, who: Who, body: Any, status: int) -> None:
-    if who == "read":
-        who = new_token(client, "alice", permission="read")
+    who = token_for(client, who)
     before = snapshot(app)
     error_of(call(client, method, path, who, json=body), status)
     assert snapshot(app) == before
@@ -437,8 +453,14 @@ def test_namespace_grant_covers_every_repository(client: FlaskClient, people: No
                  id="token limited to one repository"),
     pytest.param("PUT", "/namespaces/Alice/grants/bob", ALICE, {"actions": ["pull"]}, 422,
                  id="invalid namespace"),
-    pytest.param("PUT", "/namespaces/alice/grants/nobody", ALICE, {"actions": ["pull"]}, 404,
-                 id="unknown user"),
+    pytest.param("PUT", "/namespaces/alice/grants/Bob", ALICE, {"actions": ["pull"]}, 422,
+                 id="invalid user name"),
+    pytest.param("PUT", "/namespaces/alice/grants/bob", "write", {"actions": ["push"]}, 403,
+                 id="write token"),
+    pytest.param("DELETE", "/namespaces/alice/grants/bob", "delete", None, 403,
+                 id="revoke with a delete token"),
+    pytest.param("PUT", "/namespaces/alice/grants/carol", "admin token", {"actions": ["*"]}, 403,
+                 id="admin's delete token"),
     pytest.param("DELETE", "/namespaces/alice/grants/root", ALICE, None, 404,
                  id="no such grant"),
     pytest.param("PUT", "/namespaces/alice/grants/bob", ALICE, {"actions": ["everything"]}, 422,
@@ -448,16 +470,202 @@ def test_namespace_grant_covers_every_repository(client: FlaskClient, people: No
 def test_namespace_grant_refused(app: Flask, client: FlaskClient, people: None, method: str,
                                  path: str, who: Who, body: Any, status: int) -> None:
     call(client, "PUT", "/namespaces/alice/grants/bob", ALICE, json={"actions": ["pull"]})
-    if who == "read":
-        who = new_token(client, "alice", permission="read")
-    elif who == "limited":
+    if who == "limited":
         who = new_token(client, "alice", permission="delete", repositories=["alice/httpd"])
+    who = token_for(client, who)
     before = snapshot(app)
     error_of(call(client, method, path, who, json=body), status)
     assert snapshot(app) == before
 
 
-def test_namespace_token_manages_its_namespace(client: FlaskClient, people: None) -> None:
-    token = new_token(client, "alice", permission="write", repositories=["alice/*"])
-    assert call(client, "PUT", "/namespaces/alice/grants/bob", token,
+def test_a_namespace_token_does_not_manage_its_namespace(app: Flask, client: FlaskClient,
+                                                        people: None) -> None:
+    token = new_token(client, "alice", permission="delete", repositories=["alice/*"])
+    before = snapshot(app)
+    error_of(call(client, "PUT", "/namespaces/alice/grants/bob", token,
+                  json={"actions": ["pull"]}), 403, "DENIED")
+    assert snapshot(app) == before
+
+
+# -- access tokens change nothing they could not push (issue 10, finding 3) ------------------
+
+@pytest.mark.parametrize("permission", ["write", "delete"])
+def test_a_push_token_registers_with_the_default_visibility_only(
+        app: Flask, client: FlaskClient, people: None, permission: str) -> None:
+    token = new_token(client, "alice", permission=permission)
+    response = call(client, "POST", "/repositories", token, json={"name": "alice/ci"})
+    assert (response.status_code, response.json["visibility"]) == (201, "private")
+    response = call(client, "POST", "/repositories", token,
+                    json={"name": "alice/ci2", "visibility": "private"})
+    assert response.status_code == 201
+    before = snapshot(app)
+    error_of(call(client, "POST", "/repositories", token,
+                  json={"name": "alice/web", "visibility": "public"}), 403, "DENIED")
+    assert snapshot(app) == before
+
+
+@pytest.mark.app_config(DEFAULT_VISIBILITY="public")
+def test_a_push_token_follows_the_configured_default(app: Flask, client: FlaskClient,
+                                                     people: None) -> None:
+    token = new_token(client, "alice", permission="write")
+    before = snapshot(app)
+    error_of(call(client, "POST", "/repositories", token,
+                  json={"name": "alice/ci", "visibility": "private"}), 403, "DENIED")
+    assert snapshot(app) == before
+    response = call(client, "POST", "/repositories", token, json={"name": "alice/ci"})
+    assert (response.status_code, response.json["visibility"]) == (201, "public")
+
+
+def test_an_admins_push_token_registers_only_where_it_may_push(
+        app: Flask, client: FlaskClient, people: None) -> None:
+    token = new_token(client, "root", permission="write", repositories=["bob/*"])
+    assert call(client, "POST", "/repositories", token, json={"name": "bob/ci"}).status_code \
+        == 201
+    before = snapshot(app)
+    error_of(call(client, "POST", "/repositories", token, json={"name": "alice/ci"}), 403)
+    error_of(call(client, "POST", "/repositories", token,
+                  json={"name": "bob/pub", "visibility": "public"}), 403)
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("permission", ["read", "write", "delete"])
+def test_every_token_makes_no_management_change(app: Flask, client: FlaskClient, httpd: str,
+                                                permission: str) -> None:
+    """alice's token could grant ``*`` on her private repository, make it public and delete
+    its record with everyone's grants."""
+    call(client, "PUT", "/namespaces/alice/grants/bob", ALICE, json={"actions": ["pull"]})
+    token = new_token(client, "alice", permission=permission)
+    before = snapshot(app)
+    for method, path, body in [
+        ("PUT", "/repositories/alice/httpd/-/grants/carol", {"actions": ["*"]}),
+        ("DELETE", "/repositories/alice/httpd/-/grants/bob", None),
+        ("PUT", "/namespaces/alice/grants/carol", {"actions": ["*"]}),
+        ("DELETE", "/namespaces/alice/grants/bob", None),
+        ("PATCH", "/repositories/alice/httpd", {"visibility": "public"}),
+        ("DELETE", "/repositories/alice/httpd", None),
+        ("POST", "/repositories", {"name": "alice/web", "visibility": "public"}),
+    ]:
+        error_of(call(client, method, path, token, json=body), 403, "DENIED")
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("permission", ["read", "write", "delete"])
+def test_tokens_read_the_grants_their_owner_may_read(client: FlaskClient, httpd: str,
+                                                    permission: str) -> None:
+    call(client, "PUT", "/namespaces/alice/grants/bob", ALICE, json={"actions": ["pull"]})
+    token = new_token(client, "alice", permission=permission)
+    assert call(client, "GET", "/repositories/alice/httpd/-/grants", token).json["items"] == [
+        {"username": "bob", "target": "alice/httpd", "actions": ["pull"]}]
+    assert call(client, "GET", "/namespaces/alice/grants", token).json["items"] == [
+        {"username": "bob", "target": "alice/*", "actions": ["pull"]}]
+    limited = new_token(client, "alice", permission=permission, repositories=["alice/other"])
+    error_of(call(client, "GET", "/repositories/alice/httpd/-/grants", limited), 403)
+    error_of(call(client, "GET", "/namespaces/alice/grants", limited), 403)
+    error_of(call(client, "GET", "/repositories/alice/httpd/-/grants",
+                  new_token(client, "bob", permission=permission)), 403)
+
+
+# -- grant routes no repository name can take (issue 10, finding 8) --------------------------
+
+@pytest.fixture
+def decoy(app: Flask, people: None, make_user: Any) -> None:
+    """mallory holds pull on the admin's ``nginx``; the user nginx planted the repository
+    ``nginx/grants/mallory``."""
+    make_user("mallory")
+    make_user("nginx")
+    with app.app_context():
+        s: State = app.extensions["authsvc"]
+        s.repos.grant("mallory", "nginx", "pull")
+        s.repos.create("nginx/grants/mallory", "private")
+        s.repos.create("nginx/grants", "public")
+
+
+def test_revoking_a_grant_never_deletes_a_repository(app: Flask, client: FlaskClient,
+                                                     decoy: None, decode: Decode) -> None:
+    mallory = ("mallory", PASSWORD)
+    assert pull_push(client, decode, "nginx", mallory) == ["pull"]
+    assert call(client, "DELETE", "/repositories/nginx/-/grants/mallory", ROOT).status_code \
+        == 204
+    assert pull_push(client, decode, "nginx", mallory) == []
+    after = snapshot(app)
+    assert after["grants"] == []
+    assert [name for name, _ in after["repositories"]] == ["nginx/grants",
+                                                           "nginx/grants/mallory"]
+
+
+def test_the_old_grant_shapes_address_repositories(app: Flask, client: FlaskClient,
+                                                   decoy: None) -> None:
+    assert call(client, "GET", "/repositories/nginx/grants", ROOT).json["name"] == \
+        "nginx/grants"
+    error_of(call(client, "GET", "/repositories/alice/grants", ROOT), 404)
+    before = snapshot(app)
+    error_of(call(client, "PUT", "/repositories/nginx/grants/mallory", ROOT,
+                  json={"actions": ["pull"]}), 405)
+    assert snapshot(app) == before
+    assert call(client, "DELETE", "/repositories/nginx/grants/mallory", ROOT).status_code == 204
+    after = snapshot(app)
+    assert [name for name, _ in after["repositories"]] == ["nginx/grants"]
+    assert after["grants"] == before["grants"]
+
+
+@pytest.mark.parametrize("name", ["alice/-", "alice/-/grants", "-/x", "alice/x/-/grants/bob"])
+def test_no_repository_name_has_a_dash_component(app: Flask, client: FlaskClient,
+                                                 people: None, name: str) -> None:
+    before = snapshot(app)
+    error_of(call(client, "POST", "/repositories", ALICE, json={"name": name}), 422,
+             "NAME_INVALID")
+    assert snapshot(app) == before
+
+
+def test_grants_on_a_repository_named_like_a_route(client: FlaskClient, people: None,
+                                                   decode: Decode) -> None:
+    """``alice/grants`` is a repository like any other, grants on it included."""
+    assert call(client, "POST", "/repositories", ALICE,
+                json={"name": "alice/grants"}).status_code == 201
+    assert call(client, "PUT", "/repositories/alice/grants/-/grants/bob", ALICE,
+                json={"actions": ["pull"]}).json["target"] == "alice/grants"
+    assert pull_push(client, decode, "alice/grants", BOB) == ["pull"]
+    assert call(client, "GET", "/repositories/alice/grants/-/grants", ALICE).json["items"][0][
+        "target"] == "alice/grants"
+
+
+# -- grants name users by name, whether or not the account exists (issue 10, finding 11a) ----
+
+@pytest.mark.parametrize("who", [ALICE, ROOT])
+def test_a_grant_answers_alike_whether_or_not_the_user_exists(
+        client: FlaskClient, httpd: str, who: Who) -> None:
+    answers = []
+    for username in ("bob", "nobody"):
+        for path in (f"/repositories/alice/httpd/-/grants/{username}",
+                     f"/namespaces/alice/grants/{username}"):
+            response = call(client, "PUT", path, who, json={"actions": ["pull"]})
+            answers.append((response.status_code, tuple(sorted(response.json))))
+            assert response.json["username"] == username
+    assert len(set(answers)) == 1 and answers[0][0] == 200
+
+
+def test_a_grant_to_a_name_holds_for_the_account_made_later(
+        client: FlaskClient, httpd: str, decode: Decode, make_user: Any) -> None:
+    assert call(client, "PUT", "/repositories/alice/httpd/-/grants/carol", ALICE,
                 json={"actions": ["pull"]}).status_code == 200
+    assert call(client, "GET", "/repositories/alice/httpd/-/grants", ALICE).json["items"] == [
+        {"username": "bob", "target": "alice/httpd", "actions": ["pull"]},
+        {"username": "carol", "target": "alice/httpd", "actions": ["pull"]}]
+    make_user("carol")
+    assert pull_push(client, decode, "alice/httpd", ("carol", PASSWORD)) == ["pull"]
+    assert call(client, "DELETE", "/repositories/alice/httpd/-/grants/carol",
+                ALICE).status_code == 204
+    assert pull_push(client, decode, "alice/httpd", ("carol", PASSWORD)) == []
+
+
+@pytest.mark.parametrize("actions", [["push"], ["delete"], ["push", "delete"]])
+def test_a_grant_without_pull_does_not_list_the_repository(client: FlaskClient, people: None,
+                                                          decode: Decode,
+                                                          actions: list[str]) -> None:
+    """``GET /repositories`` lists what the caller may pull, as the token endpoint grants it
+    (found by tests/test_names.py)."""
+    call(client, "POST", "/repositories", ALICE, json={"name": "alice/app"})
+    call(client, "PUT", "/repositories/alice/app/-/grants/bob", ALICE, json={"actions": actions})
+    assert "pull" not in pull_push(client, decode, "alice/app", BOB)
+    assert names(call(client, "GET", "/repositories", BOB)) == []
+    error_of(call(client, "GET", "/repositories/alice/app", BOB), 404)

@@ -5,15 +5,37 @@ Every refused request is followed by a check that the database is exactly as bef
 """
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from authsvc.models import AuditEvent, db
 from authsvc.state import State
-from tests.api_helpers import ALICE, BOB, NEW_PASSWORD, ROOT, Who, call, error_of, snapshot
+from tests.api_helpers import (
+    ALICE,
+    BOB,
+    NEW_PASSWORD,
+    ROOT,
+    Who,
+    call,
+    error_of,
+    snapshot,
+    token_actions,
+)
 from tests.conftest import PASSWORD
+
+Decode = Callable[..., dict[str, Any]]
+
+
+def audit_events(app: Flask) -> list[AuditEvent]:
+    with app.app_context():
+        rows = list(db.session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+        db.session.expunge_all()
+    return rows
 
 
 def docker_login(client: FlaskClient, user: str = "alice") -> str:
@@ -360,7 +382,8 @@ def test_an_admin_may_go_once_another_is_enabled(client: FlaskClient, people: No
 
 def test_deleting_a_user_removes_grants_and_tokens(app: Flask, client: FlaskClient,
                                                    people: None) -> None:
-    call(client, "PUT", "/repositories/alice/httpd/grants/bob", ALICE, json={"actions": ["pull"]})
+    call(client, "PUT", "/repositories/alice/httpd/-/grants/bob", ALICE,
+         json={"actions": ["pull"]})
     call(client, "PUT", "/namespaces/alice/grants/bob", ALICE, json={"actions": ["pull"]})
     bob_token = new_token(client, "bob")
     docker_login(client, "bob")
@@ -373,6 +396,46 @@ def test_deleting_a_user_removes_grants_and_tokens(app: Flask, client: FlaskClie
     assert [u[0] for u in after["users"]] == ["alice", "root"]
     assert after["grants"] == [] and after["access_tokens"] == []
     assert after["refresh_tokens"] == []
+
+
+def test_a_new_account_inherits_nothing_of_a_deleted_one(app: Flask, client: FlaskClient,
+                                                         people: None, make_user: Any,
+                                                         decode: Decode) -> None:
+    """alice granted bob pull on ``alice/*`` and made ``alice/web`` public; alice is deleted
+    and a new alice created: bob could still pull new alice's repositories, and alice/web was
+    still public."""
+    make_user("alicex")
+    make_user("carol")
+    assert call(client, "POST", "/repositories", ALICE,
+                json={"name": "alice/web", "visibility": "public"}).status_code == 201
+    call(client, "PUT", "/namespaces/alice/grants/bob", ALICE, json={"actions": ["pull"]})
+    call(client, "PUT", "/repositories/alice/web/-/grants/carol", ALICE,
+         json={"actions": ["push"]})
+    call(client, "PUT", "/repositories/bob/app/-/grants/alice", BOB, json={"actions": ["pull"]})
+    call(client, "PUT", "/namespaces/alicex/grants/alice", ("alicex", PASSWORD),
+         json={"actions": ["pull"]})
+    call(client, "PUT", "/namespaces/alicex/grants/bob", ("alicex", PASSWORD),
+         json={"actions": ["pull"]})
+    assert call(client, "POST", "/repositories", ("alicex", PASSWORD),
+                json={"name": "alicex/web", "visibility": "public"}).status_code == 201
+    assert token_actions(client, decode, "alice/web", None, "pull") == {"pull"}
+
+    assert call(client, "DELETE", "/users/alice", ROOT).status_code == 204
+    after = snapshot(app)
+    assert after["repositories"] == [("alicex/web", "public")]
+    assert [(g.username, g.target) for g in after["grants"]] == [("bob", "alicex/*")]
+    deleted = [e for e in audit_events(app) if e.action == "user.deleted"]
+    assert [(e.actor, e.target) for e in deleted] == [("root", "alice")]
+
+    make_user("alice")
+    assert token_actions(client, decode, "alice/web", None, "pull") == set()
+    assert token_actions(client, decode, "alice/web", BOB) == set()
+    assert token_actions(client, decode, "alice/new", BOB) == set()
+    assert token_actions(client, decode, "alice/web", ("carol", PASSWORD)) == set()
+    assert token_actions(client, decode, "bob/app", ALICE) == set()
+    assert token_actions(client, decode, "alicex/web", ALICE) == {"pull"}
+    assert token_actions(client, decode, "alicex/web", BOB) == {"pull"}
+    assert call(client, "GET", "/repositories/alice/web", ALICE).status_code == 404
 
 
 @pytest.mark.parametrize("who", [pytest.param(ALICE, id="user"),

@@ -62,7 +62,7 @@ def test_changes_by_cli_and_api_name_their_actor(app: Flask, client: FlaskClient
     runner.invoke(cli, ["user", "add", "alice", "--password-stdin"], input="alice-password\n")
     client.post("/api/v1/users", json={"username": "bob", "password": "bob-password"},
                 auth=("root", PASSWORD))
-    client.put("/api/v1/repositories/alice/web/grants/bob", json={"actions": ["pull"]},
+    client.put("/api/v1/repositories/alice/web/-/grants/bob", json={"actions": ["pull"]},
                auth=("root", PASSWORD))
     created = {e.target: e.actor for e in events(app, "user.created")}
     assert created["alice"] == f"cli:{getpass.getuser()}"

@@ -86,7 +86,7 @@ def test_user_lifecycle(runner: FlaskCliRunner, state: State) -> None:
     (["user", "passwd", "ghost", "--password-stdin"], "long-enough\n", "does not exist"),
     (["repo", "add", "alice/Bad"], None, "invalid repository name"),
     (["repo", "visibility", "alice/none", "public"], None, "does not exist"),
-    (["grant", "ghost", "alice/httpd", "pull"], None, "does not exist"),
+    (["grant", "Ghost", "alice/httpd", "pull"], None, "invalid user name"),
     (["grant", "alice", "alice/httpd", "pull,fly"], None, "unknown action 'fly'"),
     (["grant", "alice", "Alice/*", "pull"], None, "invalid namespace"),
     (["revoke", "alice", "alice/httpd"], None, "has no grant"),
@@ -119,6 +119,14 @@ def test_repositories_and_grants(runner: FlaskCliRunner, state: State) -> None:
                                         "alice/httpd\tbob\tdelete,pull,push\n")
     assert run(runner, "revoke", "bob", "alice/*")[0] == 0
     assert run(runner, "grants")[1] == "alice/httpd\tbob\tdelete,pull,push\n"
+
+
+def test_grants_name_users_whether_or_not_they_exist(runner: FlaskCliRunner,
+                                                     state: State) -> None:
+    assert run(runner, "grant", "ghost", "alice/httpd", "pull") == (
+        0, "granted pull on alice/httpd to ghost\n")
+    assert run(runner, "grants", "alice/httpd")[1] == "alice/httpd\tghost\tpull\n"
+    assert run(runner, "revoke", "ghost", "alice/httpd")[0] == 0
 
 
 def test_certs_init_refuses_to_overwrite_without_force(tmp_path: Path,

@@ -1,5 +1,7 @@
 """Who gets what: truth tables over subject × owner × visibility × grants × requested actions."""
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,9 +16,11 @@ from authsvc.policy import (
     TokenLimit,
     granted_actions,
     held_actions,
+    may_create_repository,
     may_manage_namespace,
     may_manage_repository,
     may_manage_user,
+    may_read_grants,
     namespace_of,
     parse_actions,
 )
@@ -330,10 +334,12 @@ def test_may_manage_user(actor: Subject, username: str, allowed: bool) -> None:
     (Subject("alice"), "alice/team/a", True),
     (Subject("alice"), "bob/a", False),
     (Subject("alice"), "httpd", False),
+    (Subject("alice"), "alicex/a", False),
     (Subject("root", admin=True), "httpd", True),
     (Subject("alice", limit=READ), "alice/a", False),
-    (Subject("alice", limit=WRITE_A), "alice/a", True),
-    (Subject("alice", limit=WRITE_A), "alice/b", False),
+    (Subject("alice", limit=WRITE_A), "alice/a", False),
+    (Subject("alice", limit=DELETE_NS), "alice/a", False),
+    (Subject("root", admin=True, limit=DELETE_NS), "alice/a", False),
     (Subject("alice", disabled=True), "alice/a", False),
     (Subject(None), "alice/a", False),
 ])
@@ -346,9 +352,94 @@ def test_may_manage_repository(actor: Subject, path: str, allowed: bool) -> None
     (Subject("alice"), "bob", False),
     (Subject("root", admin=True), "bob", True),
     (Subject("alice", limit=WRITE_A), "alice", False),
-    (Subject("alice", limit=DELETE_NS), "alice", True),
+    (Subject("alice", limit=DELETE_NS), "alice", False),
+    (Subject("root", admin=True, limit=DELETE_NS), "alice", False),
     (Subject("alice", limit=READ), "alice", False),
+    (Subject("alice", disabled=True), "alice", False),
     (Subject(None), "alice", False),
 ])
 def test_may_manage_namespace(actor: Subject, namespace: str, allowed: bool) -> None:
     assert may_manage_namespace(actor, namespace) is allowed
+
+
+# -- what a login may change: permission × change × owner/admin (issue 10, finding 3) ---------
+#
+# An access token's permission bounds what it may change as well as what it may pull and push:
+# grants, visibility and repository records are managed with a password login only. A token
+# with push on a path may register that repository as a push would (default visibility).
+
+#: How the caller logged in: a password, or an access token of this permission (every
+#: repository in reach).
+LOGINS = {"password": None,
+          "read token": TokenLimit(frozenset({"pull"})),
+          "write token": TokenLimit(frozenset({"pull", "push"})),
+          "delete token": TokenLimit(frozenset({"pull", "push", "delete"}))}
+#: Each change the API makes, on alice's repository alice/app or her namespace.
+CHANGES: dict[str, Callable[[Subject], bool]] = {
+    "set a repository grant": lambda a: may_manage_repository(a, "alice/app"),
+    "revoke a repository grant": lambda a: may_manage_repository(a, "alice/app"),
+    "set a namespace grant": lambda a: may_manage_namespace(a, "alice"),
+    "revoke a namespace grant": lambda a: may_manage_namespace(a, "alice"),
+    "change visibility": lambda a: may_manage_repository(a, "alice/app"),
+    "delete a repository record": lambda a: may_manage_repository(a, "alice/app"),
+    "create, default visibility": lambda a: may_create_repository(a, "alice/app", True),
+    "create, other visibility": lambda a: may_create_repository(a, "alice/app", False),
+    "read repository grants": lambda a: may_read_grants(a, "alice/app"),
+    "read namespace grants": lambda a: may_read_grants(a, "alice/*"),
+}
+PASSWORD_ONLY = {"password"}
+#: change -> the logins that may make it, for the owner and for an admin alike.
+ALLOWED = {
+    "set a repository grant": PASSWORD_ONLY,
+    "revoke a repository grant": PASSWORD_ONLY,
+    "set a namespace grant": PASSWORD_ONLY,
+    "revoke a namespace grant": PASSWORD_ONLY,
+    "change visibility": PASSWORD_ONLY,
+    "delete a repository record": PASSWORD_ONLY,
+    "create, default visibility": {"password", "write token", "delete token"},
+    "create, other visibility": PASSWORD_ONLY,
+    "read repository grants": set(LOGINS),
+    "read namespace grants": set(LOGINS),
+}
+WHO = {"owner": ("alice", False), "admin": ("root", True), "stranger": ("bob", False)}
+
+
+@pytest.mark.parametrize("who", list(WHO))
+@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize("login", list(LOGINS))
+def test_what_each_login_may_change(login: str, change: str, who: str) -> None:
+    name, admin = WHO[who]
+    actor = Subject(name, admin=admin, limit=LOGINS[login])
+    expected = who != "stranger" and login in ALLOWED[change]
+    assert CHANGES[change](actor) is expected
+    assert CHANGES[change](Subject(name, admin=admin, disabled=True,
+                                   limit=LOGINS[login])) is False
+
+
+@pytest.mark.parametrize(("actor", "target", "allowed"), [
+    (Subject("alice", limit=TokenLimit(frozenset({"pull"}), ("alice/app",))), "alice/app", True),
+    (Subject("alice", limit=TokenLimit(frozenset({"pull"}), ("alice/app",))), "alice/b", False),
+    (Subject("alice", limit=TokenLimit(frozenset({"pull"}), ("alice/app",))), "alice/*", False),
+    (Subject("alice", limit=DELETE_NS), "alice/*", True),
+    (Subject("alice"), "httpd", False),
+    (Subject("root", admin=True), "httpd", True),
+    (Subject(None), "alice/app", False),
+])
+def test_grants_are_read_by_the_owner_within_the_tokens_reach(actor: Subject, target: str,
+                                                              allowed: bool) -> None:
+    assert may_read_grants(actor, target) is allowed
+
+
+@pytest.mark.parametrize(("actor", "path", "allowed"), [
+    (Subject("alice", limit=WRITE_A), "alice/a", True),
+    (Subject("alice", limit=WRITE_A), "alice/b", False),
+    (Subject("alice", limit=DELETE_NS), "alice/deep/b", True),
+    (Subject("alice", limit=DELETE_NS), "bob/b", False),
+    (Subject("bob", limit=DELETE_NS), "alice/b", False),
+    (Subject("root", admin=True, limit=WRITE_A), "alice/a", True),
+    (Subject("root", admin=True, limit=WRITE_A), "httpd", False),
+])
+def test_a_push_token_creates_only_what_its_push_would(actor: Subject, path: str,
+                                                       allowed: bool) -> None:
+    assert may_create_repository(actor, path, True) is allowed
+    assert may_create_repository(actor, path, False) is False

@@ -15,7 +15,7 @@ from authsvc.database import empty_postgres_database, upgrade
 from authsvc.models import RefreshToken, User, db
 from authsvc.reads import Reads
 from authsvc.refresh_tokens import REDEEM
-from authsvc.repositories import VISIBILITY
+from authsvc.repositories import GRANTS_ON, VISIBILITY
 from authsvc.state import State
 
 USERS = select(User.username, User.admin, User.created_at).where(
@@ -34,6 +34,21 @@ def test_rows_match_what_sqlalchemy_itself_reads(app: Flask, state: State) -> No
     assert all(isinstance(row.created_at, datetime) for row in rows)
     with app.app_context():
         assert reads.first(USERS, {"pattern": "nobody"}) is None
+
+
+def test_grants_are_read_by_user_name_from_the_grants_table_alone(app: Flask,
+                                                                  state: State) -> None:
+    """The token path's grant read needs no join: grants name users by user name, and a name
+    without an account holds its grants too."""
+    assert [t.name for t in GRANTS_ON.get_final_froms()] == ["grants"]
+    with app.app_context():
+        state.repos.grant("ghost", "alice/*", "pull")
+        state.repos.grant("ghost", "alice/x", "push")
+        state.repos.grant("ghost", "bob/x", "push")
+        rows = Reads(db.session).all(GRANTS_ON, {"username": "ghost", "path": "alice/x",
+                                                 "space": "alice/*"})
+    assert sorted((row.target, row.actions) for row in rows) == [("alice/*", "pull"),
+                                                                  ("alice/x", "push")]
 
 
 def test_dates_come_back_as_datetimes_on_every_database(app: Flask, state: State) -> None:

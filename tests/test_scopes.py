@@ -10,7 +10,6 @@ from authsvc.scopes import (
     is_valid_path,
     parse_scope,
     parse_scopes,
-    repository_path,
     validate_repository_name,
 )
 
@@ -18,62 +17,71 @@ NAME_255 = "a" * 127 + "/" + "b" * 127
 NAME_256 = "a" * 128 + "/" + "b" * 127
 
 
-# text -> (type, name, actions, resource_class, path)
+# text -> (type, name, actions, resource_class, is_repository_path)
 VALID = [
     ("repository:samalba/my-app:pull,push",
-     ("repository", "samalba/my-app", {"pull", "push"}, None, "samalba/my-app")),
+     ("repository", "samalba/my-app", {"pull", "push"}, None, True)),
     ("repository:alice/x:push,pull,pull",
-     ("repository", "alice/x", {"pull", "push"}, None, "alice/x")),
+     ("repository", "alice/x", {"pull", "push"}, None, True)),
     ("repository:httpd:pull",
-     ("repository", "httpd", {"pull"}, None, "httpd")),
-    # a name may carry host:port; the name keeps it, the path drops it (Harbor#3015)
+     ("repository", "httpd", {"pull"}, None, True)),
+    # a name may carry host:port (Harbor#3015): it parses, and is kept whole; nothing is ever
+    # stripped, and such a name is no repository path (it is granted nothing)
     ("repository:myreg:5000/yidao620/httpd:pull",
-     ("repository", "myreg:5000/yidao620/httpd", {"pull"}, None, "yidao620/httpd")),
-    ("repository:registry.example.com/alice/x:pull",
-     ("repository", "registry.example.com/alice/x", {"pull"}, None, "alice/x")),
-    ("repository:localhost/alice/x:pull",
-     ("repository", "localhost/alice/x", {"pull"}, None, "alice/x")),
+     ("repository", "myreg:5000/yidao620/httpd", {"pull"}, None, False)),
     ("repository:localhost:5000/alice/x:push",
-     ("repository", "localhost:5000/alice/x", {"push"}, None, "alice/x")),
+     ("repository", "localhost:5000/alice/x", {"push"}, None, False)),
     ("repository:[::1]:5000/alice/x:pull",
-     ("repository", "[::1]:5000/alice/x", {"pull"}, None, "alice/x")),
+     ("repository", "[::1]:5000/alice/x", {"pull"}, None, False)),
     ("repository:MyReg.Example:5000/alice/x:pull",
-     ("repository", "MyReg.Example:5000/alice/x", {"pull"}, None, "alice/x")),
+     ("repository", "MyReg.Example:5000/alice/x", {"pull"}, None, False)),
+    ("repository:MyReg.Example/alice/x:pull",
+     ("repository", "MyReg.Example/alice/x", {"pull"}, None, False)),
+    # a first component with a dot, or `localhost`, is a path component like any other: the
+    # registry's name, in the namespace of the user of that name
+    ("repository:registry.example.com/alice/x:pull",
+     ("repository", "registry.example.com/alice/x", {"pull"}, None, True)),
+    ("repository:localhost/alice/x:pull",
+     ("repository", "localhost/alice/x", {"pull"}, None, True)),
+    ("repository:john.smith/app:pull",
+     ("repository", "john.smith/app", {"pull"}, None, True)),
+    ("repository:0_0.0/john.smith:pull",
+     ("repository", "0_0.0/john.smith", {"pull"}, None, True)),
     # deprecated resource class: parsed, kept apart from the type
     ("repository(plugin):alice/x:pull",
-     ("repository", "alice/x", {"pull"}, "plugin", "alice/x")),
+     ("repository", "alice/x", {"pull"}, "plugin", True)),
     ("registry:catalog:*",
-     ("registry", "catalog", {"*"}, None, "catalog")),
+     ("registry", "catalog", {"*"}, None, False)),
     ("repository:alice/x:*",
-     ("repository", "alice/x", {"*"}, None, "alice/x")),
+     ("repository", "alice/x", {"*"}, None, True)),
     ("repository:alice/x:delete",
-     ("repository", "alice/x", {"delete"}, None, "alice/x")),
+     ("repository", "alice/x", {"delete"}, None, True)),
     ("repository:alice/x:scanner-pull",
-     ("repository", "alice/x", {"scanner-pull"}, None, "alice/x")),
+     ("repository", "alice/x", {"scanner-pull"}, None, True)),
     # empty action list is legal ("may be empty")
     ("repository:alice/x:",
-     ("repository", "alice/x", set(), None, "alice/x")),
+     ("repository", "alice/x", set(), None, True)),
     ("repository:alice/x:,",
-     ("repository", "alice/x", set(), None, "alice/x")),
+     ("repository", "alice/x", set(), None, True)),
     # separators inside path components
     ("repository:a.b/c_d/e__f/g-h/i---j:pull",
-     ("repository", "a.b/c_d/e__f/g-h/i---j", {"pull"}, None, "c_d/e__f/g-h/i---j")),
+     ("repository", "a.b/c_d/e__f/g-h/i---j", {"pull"}, None, True)),
     ("repository:alice/deep/nested/repo:pull",
-     ("repository", "alice/deep/nested/repo", {"pull"}, None, "alice/deep/nested/repo")),
+     ("repository", "alice/deep/nested/repo", {"pull"}, None, True)),
     (f"repository:{NAME_255}:pull",
-     ("repository", NAME_255, {"pull"}, None, NAME_255)),
+     ("repository", NAME_255, {"pull"}, None, True)),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), VALID, ids=[v[0][:60] for v in VALID])
 def test_parse_scope_valid(text: str, expected: tuple) -> None:
-    rtype, name, actions, resource_class, path = expected
+    rtype, name, actions, resource_class, repository_path = expected
     scope = parse_scope(text)
     assert scope.type == rtype
     assert scope.name == name
     assert scope.actions == frozenset(actions)
     assert scope.resource_class == resource_class
-    assert scope.path == path
+    assert scope.is_repository_path is repository_path
 
 
 INVALID = [
@@ -217,25 +225,10 @@ def test_str_formats_back_without_class(scope: Scope, text: str) -> None:
         scope.type, scope.name, scope.actions)
 
 
-@pytest.mark.parametrize(
-    ("name", "path"),
-    [
-        ("alice/x", "alice/x"),
-        ("httpd", "httpd"),
-        ("myreg:5000/yidao620/httpd", "yidao620/httpd"),
-        ("example.com/x", "x"),
-        ("localhost/x", "x"),
-        ("localhost:5000/a/b", "a/b"),
-        ("[::1]:5000/a", "a"),
-        ("notahost/x", "notahost/x"),
-    ],
-)
-def test_repository_path(name: str, path: str) -> None:
-    assert repository_path(name) == path
-
-
-def test_path_of_non_repository_keeps_name() -> None:
-    assert parse_scope("registry:catalog:*").path == "catalog"
+def test_only_repository_scopes_name_repository_paths() -> None:
+    assert not Scope("registry", "alice/x", frozenset()).is_repository_path
+    assert not Scope("foo", "alice/x", frozenset()).is_repository_path
+    assert Scope("repository", "alice/x", frozenset()).is_repository_path
 
 
 @pytest.mark.parametrize(
@@ -261,7 +254,8 @@ def test_is_valid_path(name: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["alice/x", "myreg:5000/alice/x", "[::1]/x", NAME_255],
+    ["alice/x", "myreg:5000/alice/x", "[::1]/x", NAME_255, "john.smith/x", "0_0.0/x",
+     "localhost/x"],
 )
 def test_validate_repository_name_accepts(name: str) -> None:
     assert validate_repository_name(name) == name

@@ -132,13 +132,16 @@ def check_token_body(body: Any, decode: Decode) -> dict[str, Any]:
     return claims
 
 
-def repository_path(name: str) -> str:
-    """The oracle's own reading of a reference name: drop a ``host[:port]/`` prefix, the way
-    docker tells a domain apart (it has a ``.`` or ``:``, or is ``localhost``)."""
-    first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return rest
-    return name
+#: The oracle's own repository path grammar (distribution's ``reference`` path components).
+PATH_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)"
+                     r"[a-z0-9]+)*)*")
+
+
+def registry_path(name: str) -> str | None:
+    """The oracle's reading of a requested name: the name itself, exactly as the registry sees
+    it, when the registry can hold it (a repository path of at most 255 characters); None for
+    one behind a ``host:port/`` prefix, which nothing is granted on."""
+    return name if len(name) <= MAX_NAME_LENGTH and PATH_RE.fullmatch(name) else None
 
 
 def check_small_world_grant(claims: dict[str, Any]) -> None:
@@ -151,8 +154,8 @@ def check_small_world_grant(claims: dict[str, Any]) -> None:
         if not actions or sub == "root":
             continue
         assert entry["type"] == "repository", (sub, entry)
-        path = repository_path(entry["name"])
-        if sub == "alice" and path.startswith("alice/"):
+        path = registry_path(entry["name"])
+        if sub == "alice" and path is not None and path.startswith("alice/"):
             continue
         assert path == "alice/pub" and actions == {"pull"}, (sub, entry)
 
@@ -645,12 +648,13 @@ def test_post_token_examples(client: FlaskClient, decode: Decode, app: Flask, bo
 
 # -- 3. the oracle -----------------------------------------------------------------------------
 
-USERS = ["alice", "bob", "carol", "root", "robo"]
+USERS = ["alice", "bob", "carol", "root", "robo", "john.smith"]
 NAMESPACES = [*USERS, "team", "lib", "alice-x"]
 #: Repository paths: nested ones, a single-component one named like a user, a namespace whose
 #: name extends a user's.
 PATHS = ["alice/app", "alice/sub/deep", "bob/app", "carol/web", "root/sys", "robo/ci",
-         "team/app", "team/sub/x", "lib/base", "alice-x/app", "httpd", "alice", "team"]
+         "team/app", "team/sub/x", "lib/base", "alice-x/app", "httpd", "alice", "team",
+         "john.smith/app", "john.smith/bob/app", "localhost/app"]
 UNKNOWN_PATHS = ["zed/app", "nobody/x", "bob/app2"]
 TARGETS = PATHS + [f"{ns}/*" for ns in NAMESPACES]
 GRANT_ACTIONS = {"pull": {"pull"}, "push": {"push"}, "delete": {"delete"},
@@ -764,7 +768,7 @@ def scope_specs(world: World) -> st.SearchStrategy[ScopeSpec]:
     actions = st.lists(st.sampled_from(REQUEST_ACTIONS), max_size=4)
     repository = st.builds(
         lambda cls, prefix, path, actions: ScopeSpec(
-            "repository", cls, prefix + path, path, tuple(actions)),
+            "repository", cls, prefix + path, registry_path(prefix + path), tuple(actions)),
         st.sampled_from([None, None, None, "plugin"]), st.sampled_from(PREFIXES), paths,
         actions)
     catalog = st.builds(
@@ -1059,7 +1063,8 @@ def test_oracle_catches_over_and_under_granting(client: FlaskClient, decode: Dec
     names)."""
     world = World(
         users={"alice": UserSpec(False, False, False), "root": UserSpec(True, False, False),
-               "bob": UserSpec(False, False, False)},
+               "bob": UserSpec(False, False, False),
+               "john.smith": UserSpec(False, False, False)},
         repos={"team/app": "public", "alice-x/app": "public"},
         grants={("bob", "alice/*"): frozenset({"pull"}),
                 ("bob", "team/app"): frozenset({"push", "delete"})},
@@ -1067,7 +1072,8 @@ def test_oracle_catches_over_and_under_granting(client: FlaskClient, decode: Dec
                 TokenSpec("root", "delete", ["alice/*"], False)], refresh=[])
     build(fresh_database(), world)
     db.session.remove()
-    alice, root, bob = (Caller("password", name) for name in ("alice", "root", "bob"))
+    alice, root, bob, john = (Caller("password", name)
+                              for name in ("alice", "root", "bob", "john.smith"))
     alice_token, root_token = Caller("token", None, True, 0), Caller("token", None, True, 1)
     cases = [
         (bob, "repository:alice/app:*", [["pull"]]),
@@ -1079,7 +1085,12 @@ def test_oracle_catches_over_and_under_granting(client: FlaskClient, decode: Dec
         (root, "registry:catalog:pull repository(plugin):x:*", [[], ["*"]]),
         (alice, "repository:alice:push repository:alice/sub/deep:*", [[], ["*"]]),
         (alice, "repository:localhost:5000/alice/a:delete repository:alice-x/app:push",
-         [["delete"], []]),
+         [[], []]),
+        # names are the registry's names: nothing is stripped (issue 10, finding 2)
+        (john, "repository:john.smith/app:* repository:john.smith/bob/app:push", [["*"], ["push"]]),
+        (bob, "repository:john.smith/bob/app:* repository:localhost/bob/app:push", [[], []]),
+        (Caller("anonymous"), "repository:registry.example.com/team/app:pull", [[]]),
+        (root, "repository:myreg:5000/x:* repository:registry.example.com/x:*", [[], ["*"]]),
         (alice_token, "repository:alice/app:* registry:catalog:*", [["pull"], []]),
         (alice_token, "repository:alice/other:pull", [[]]),
         (root_token, "registry:catalog:* repository:alice/a:*", [[], ["*"]]),
@@ -1110,7 +1121,7 @@ def spec_of(text: str) -> ScopeSpec:
     kind, rest = text.split(":", 1)
     kind, _, resource_class = kind.partition("(")
     name, actions = rest.rsplit(":", 1)
-    path = repository_path(name) if kind == "repository" else None
+    path = registry_path(name) if kind == "repository" else None
     return ScopeSpec(kind, resource_class.rstrip(")") or None, name, path,
                      tuple(a for a in actions.split(",") if a))
 
@@ -1283,13 +1294,13 @@ def test_valid_repository_scopes_parse_to_their_parts(domain: str | None, path: 
                                                       cls: str | None) -> None:
     name = path if domain is None else f"{domain}/{path}"
     note(f"name={name!r} actions={actions!r} class={cls!r}")
-    if domain is None and repository_path(path) != path:
-        return  # a first component like a host is a domain to every reader
     text = f"repository{'(' + cls + ')' if cls else ''}:{name}:{','.join(actions)}"
     scope = parse_scope(text)
     assert (scope.type, scope.name, scope.resource_class) == ("repository", name, cls)
     assert scope.actions == frozenset(actions)
-    assert scope.path == path
+    # nothing is stripped: behind a host and port the name is no repository path; a first
+    # component like ``registry.example.com`` or ``localhost`` is a path component
+    assert scope.is_repository_path is (domain in (None, "registry.example.com", "localhost"))
 
 
 @settings(FUZZ, max_examples=200)
@@ -1319,8 +1330,9 @@ ADMIN_ROUTES = [
     ("DELETE", "/api/v1/users/{}/tokens/{}"), ("GET", "/api/v1/users/{}/refresh-tokens"),
     ("GET", "/api/v1/repositories"), ("POST", "/api/v1/repositories"),
     ("GET", "/api/v1/repositories/{}"), ("PATCH", "/api/v1/repositories/{}"),
-    ("DELETE", "/api/v1/repositories/{}"), ("GET", "/api/v1/repositories/{}/grants"),
-    ("PUT", "/api/v1/repositories/{}/grants/{}"), ("DELETE", "/api/v1/repositories/{}/grants/{}"),
+    ("DELETE", "/api/v1/repositories/{}"), ("GET", "/api/v1/repositories/{}/-/grants"),
+    ("PUT", "/api/v1/repositories/{}/-/grants/{}"),
+    ("DELETE", "/api/v1/repositories/{}/-/grants/{}"), ("GET", "/api/v1/repositories/{}/grants"),
     ("GET", "/api/v1/namespaces/{}/grants"), ("PUT", "/api/v1/namespaces/{}/grants/{}"),
     ("GET", "/api/v1/audit"),
 ]

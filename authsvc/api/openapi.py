@@ -131,7 +131,9 @@ PATHS: dict[str, Any] = {
         "get": _op("One user (admins, or the user)", 200, _ref("User"), (403, 404), params=USER),
         "patch": _op("Change password (self) or flags (admins)", 200, _ref("User"),
                      (400, 403, 404, 409, 422), body=_ref("UserChange"), params=USER),
-        "delete": _op("Delete a user (admins)", 204, None, (403, 404, 409), params=USER),
+        "delete": _op("Delete a user, the grants held by that name, and the grants and "
+                      "repository records in their namespace (admins)", 204, None,
+                      (403, 404, 409), params=USER),
     },
     "/users/{name}/tokens": {
         "get": _op("List access tokens (never their secrets)", 200, _list_of("AccessToken"),
@@ -155,33 +157,37 @@ PATHS: dict[str, Any] = {
     "/repositories": {
         "get": _op("Repositories the caller may pull", 200, _page_of("Repository"), (422,),
                    params=[*PAGING, _query("q", STRING)]),
-        "post": _op("Create a repository (namespace owner or admin)", 201, _ref("Repository"),
+        "post": _op("Create a repository (namespace owner or admin; an access token only "
+                    "where it may push, with the default visibility)", 201, _ref("Repository"),
                     (400, 403, 409, 422), body=_ref("NewRepository")),
     },
     "/repositories/{name}": {
         "get": _op("One repository", 200, _ref("Repository"), (404, 422), params=REPO),
-        "patch": _op("Set visibility", 200, _ref("Repository"), (400, 403, 404, 422),
-                     body=_ref("RepositoryChange"), params=REPO),
-        "delete": _op("Forget a repository and its grants", 204, None, (403, 404, 422),
-                      params=REPO),
+        "patch": _op("Set visibility (password login)", 200, _ref("Repository"),
+                     (400, 403, 404, 422), body=_ref("RepositoryChange"), params=REPO),
+        "delete": _op("Forget a repository and its grants (password login)", 204, None,
+                      (403, 404, 422), params=REPO),
     },
-    "/repositories/{name}/grants": {
-        "get": _op("Grants on a repository", 200, _list_of("Grant"), (403, 422), params=REPO),
+    # ``-`` is no repository path component: no repository name can take these routes
+    "/repositories/{name}/-/grants": {
+        "get": _op("Grants on a repository (its owner or an admin)", 200, _list_of("Grant"),
+                   (403, 422), params=REPO),
     },
-    "/repositories/{name}/grants/{username}": {
-        "put": _op("Grant actions on a repository", 200, _ref("Grant"),
-                   (400, 403, 404, 422), body=_ref("GrantChange"),
+    "/repositories/{name}/-/grants/{username}": {
+        "put": _op("Grant a user name actions on a repository, whether or not an account of "
+                   "that name exists (password login)", 200, _ref("Grant"),
+                   (400, 403, 422), body=_ref("GrantChange"),
                    params=[*REPO, _path_param("username")]),
-        "delete": _op("Revoke a grant", 204, None, (403, 404, 422),
+        "delete": _op("Revoke a grant (password login)", 204, None, (403, 404, 422),
                       params=[*REPO, _path_param("username")]),
     },
     "/namespaces/{namespace}/grants": {
-        "get": _op("Grants on a namespace", 200, _list_of("Grant"), (403, 422),
-                   params=NAMESPACE),
+        "get": _op("Grants on a namespace (its user or an admin)", 200, _list_of("Grant"),
+                   (403, 422), params=NAMESPACE),
     },
     "/namespaces/{namespace}/grants/{username}": {
-        "put": _op("Grant actions on a whole namespace", 200, _ref("Grant"),
-                   (400, 403, 404, 422), body=_ref("GrantChange"),
+        "put": _op("Grant a user name actions on a whole namespace (password login)", 200,
+                   _ref("Grant"), (400, 403, 422), body=_ref("GrantChange"),
                    params=[*NAMESPACE, _path_param("username")]),
         "delete": _op("Revoke a namespace grant", 204, None, (403, 404, 422),
                       params=[*NAMESPACE, _path_param("username")]),

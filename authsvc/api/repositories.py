@@ -20,8 +20,20 @@ from authsvc.api.admin import (
 )
 from authsvc.errors import NotFound
 from authsvc.models import Repository
-from authsvc.policy import PULL, held_actions, may_manage_namespace, may_manage_repository
-from authsvc.repositories import GrantRow, validate_repository_path, validate_target
+from authsvc.policy import (
+    PULL,
+    held_actions,
+    may_create_repository,
+    may_manage_namespace,
+    may_manage_repository,
+    may_read_grants,
+)
+from authsvc.repositories import (
+    GrantRow,
+    validate_repository_path,
+    validate_target,
+    validate_visibility,
+)
 
 
 def repository_json(repo: Repository) -> dict[str, Any]:
@@ -34,22 +46,42 @@ def grant_json(row: GrantRow) -> dict[str, Any]:
 
 
 def require_repository_manager(name: str) -> None:
+    """Raises InvalidName (422) for a bad name, Forbidden unless the caller may manage it."""
     validate_repository_path(name)
     require(may_manage_repository(actor(), name),
-            f"only the owner of the namespace or an admin may change {name!r}")
+            f"only the owner of the namespace or an admin, logged in with a password (not an "
+            f"access token), may change {name[:300]!r} or its grants")
 
 
 def require_namespace_manager(namespace: str) -> None:
+    """Raises InvalidName (422) for a bad namespace, Forbidden unless the caller may manage
+    its grants."""
     validate_target(f"{namespace}/*")
     require(may_manage_namespace(actor(), namespace),
-            f"only {namespace!r} or an admin may change grants on the namespace {namespace!r}")
+            f"only {namespace!r} or an admin, logged in with a password (not an access token), "
+            f"may change grants on the namespace {namespace!r}")
+
+
+def require_grant_reader(target: str) -> None:
+    """Raises InvalidName (422) for a bad target, Forbidden unless the caller may read its
+    grants."""
+    validate_target(target)
+    require(may_read_grants(actor(), target),
+            f"only the owner of the namespace or an admin may read the grants on {target!r}")
 
 
 @bp.post("/repositories")
 def create_repository() -> tuple[Response, int]:
     body = json_body({"name": str, "visibility": str}, required=("name",))
-    require_repository_manager(body["name"])
-    return created(repository_json(state().repos.create(body["name"], body.get("visibility"))))
+    name, visibility = body["name"], body.get("visibility")
+    validate_repository_path(name)
+    repos = state().repos
+    if visibility is not None:
+        validate_visibility(visibility)
+    require(may_create_repository(actor(), name, visibility in (None, repos.default_visibility)),
+            f"only the owner of the namespace or an admin may add {name[:300]!r}; an access "
+            "token only where it may push, with the default visibility")
+    return created(repository_json(repos.create(name, visibility)))
 
 
 @bp.get("/repositories")
@@ -90,33 +122,23 @@ def _put_grant(target: str, username: str) -> Response:
                                                   string_list(body, "actions"))))
 
 
-def names_a_repository(short: str, full: str) -> bool:
-    """``/repositories/a/grants`` names the grants of ``a`` or the repository ``a/grants``.
+# Grants on a repository live under ``/-/``: ``-`` is no repository path component, so no
+# repository name can take these routes, and ``…/grants`` with no ``-`` names a repository.
 
-    The repository wins when it exists and ``a`` does not; otherwise it is the grants route.
-    """
-    repos = state().repos
-    return repos.find(full) is not None and repos.find(short) is None
-
-
-@bp.get("/repositories/<path:name>/grants")
+@bp.get("/repositories/<path:name>/-/grants")
 def list_repository_grants(name: str) -> Response:
-    if names_a_repository(name, f"{name}/grants"):
-        return get_repository(f"{name}/grants")
-    require_repository_manager(name)
+    require_grant_reader(name)
     return jsonify(items=[grant_json(g) for g in state().repos.list_grants(name)])
 
 
-@bp.put("/repositories/<path:name>/grants/<username>")
+@bp.put("/repositories/<path:name>/-/grants/<username>")
 def put_repository_grant(name: str, username: str) -> Response:
     require_repository_manager(name)
     return _put_grant(name, username)
 
 
-@bp.delete("/repositories/<path:name>/grants/<username>")
+@bp.delete("/repositories/<path:name>/-/grants/<username>")
 def delete_repository_grant(name: str, username: str) -> tuple[str, int]:
-    if names_a_repository(name, f"{name}/grants/{username}"):
-        return delete_repository(f"{name}/grants/{username}")
     require_repository_manager(name)
     state().repos.revoke(username, name)
     return no_content()
@@ -124,7 +146,7 @@ def delete_repository_grant(name: str, username: str) -> tuple[str, int]:
 
 @bp.get("/namespaces/<namespace>/grants")
 def list_namespace_grants(namespace: str) -> Response:
-    require_namespace_manager(namespace)
+    require_grant_reader(f"{namespace}/*")
     return jsonify(items=[grant_json(g) for g in state().repos.list_grants(f"{namespace}/*")])
 
 

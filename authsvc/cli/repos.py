@@ -43,7 +43,10 @@ def repo_list() -> None:
 @click.argument("target")
 @click.argument("actions")
 def grant_command(user: str, target: str, actions: str) -> None:
-    """Give USER ACTIONS (pull,push,delete or *) on TARGET (ns/repo or ns/*)."""
+    """Give the user name USER ACTIONS (pull,push,delete or *) on TARGET (ns/repo or ns/*).
+
+    USER need not have an account yet; a user of that name created later holds the grant.
+    """
     row = app_state().repos.grant(user, target, actions)
     click.echo(f"granted {','.join(row.actions)} on {row.target} to {row.username}")
 

@@ -70,7 +70,7 @@ def test_tokens_and_admin_writes_at_once_get_no_errors(tmp_path: Path, backend: 
                     statuses.append(session.post(f"{server.url}/api/v1/repositories", json={
                         "name": name}, auth=ADMIN).status_code)
                     statuses.append(session.put(
-                        f"{server.url}/api/v1/repositories/{name}/grants/alice",
+                        f"{server.url}/api/v1/repositories/{name}/-/grants/alice",
                         json={"actions": ["pull"]}, auth=ADMIN).status_code)
                 return statuses
             return go

@@ -60,11 +60,11 @@ def test_grant_and_revoke_on_one_replica_are_seen_by_the_other(
     a, b = pair
     scope = "repository:alice/shared:pull,push"
     assert token_access(b, ("bob", PASSWORD), scope) == []
-    put = a.session().put(f"{a.url}/api/v1/repositories/alice/shared/grants/bob",
+    put = a.session().put(f"{a.url}/api/v1/repositories/alice/shared/-/grants/bob",
                           json={"actions": ["pull"]}, auth=("alice", PASSWORD))
     assert put.status_code == 200, put.text
     assert token_access(b, ("bob", PASSWORD), scope) == ["pull"]
-    gone = a.session().delete(f"{a.url}/api/v1/repositories/alice/shared/grants/bob",
+    gone = a.session().delete(f"{a.url}/api/v1/repositories/alice/shared/-/grants/bob",
                               auth=("alice", PASSWORD))
     assert gone.status_code == 204
     assert token_access(b, ("bob", PASSWORD), scope) == []
