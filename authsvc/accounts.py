@@ -5,7 +5,7 @@ about names and passwords. Methods raise AuthsvcError subclasses; a refused chan
 database untouched.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -165,18 +165,23 @@ class Accounts:
         return int(self.session.execute(select(func.count(User.id)).where(User.admin))
                    .scalar_one())
 
-    def authenticate(self, username: str, password: str) -> Subject:
+    def authenticate(self, username: str, password: str,
+                     before_hashing: Callable[[], None] | None = None) -> Subject:
         """Return the Subject for valid credentials of an enabled user.
 
         Raises AuthenticationFailed with the same message, after the same hashing work, whether
         the user is unknown, disabled or the password is wrong. A password verified less than
-        CREDENTIAL_CACHE_SECONDS ago against the same stored hash skips the hashing.
+        CREDENTIAL_CACHE_SECONDS ago against the same stored hash skips the hashing; otherwise
+        ``before_hashing`` is called first (the login throttle counts the attempt there, and
+        may raise TooManyAttempts).
         """
         user = self.reads.first(LOGIN, {"username": username})
         stored = user.password_hash if user else None
         if user is not None and stored is not None and not user.disabled and (
                 self.cache.verified(username, password, stored)):
             return Subject(user.username, admin=user.admin)
+        if before_hashing is not None:
+            before_hashing()
         ok, new_hash = self.hasher.verify(password, stored)
         if user is None or stored is None or not ok or user.disabled:
             raise AuthenticationFailed()

@@ -18,8 +18,6 @@ recorded: the audit trail, its log line and the lockout keys get a fingerprint i
 
 import hashlib
 from collections.abc import Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
 
 from authsvc import access_tokens, refresh_tokens
 from authsvc.access_tokens import AccessTokens
@@ -27,7 +25,6 @@ from authsvc.accounts import Accounts
 from authsvc.audit import Audit, Event
 from authsvc.errors import AuthenticationFailed, TooManyAttempts
 from authsvc.lockout import Attempt, LoginThrottle
-from authsvc.passwords import PasswordHasher
 from authsvc.policy import Subject
 from authsvc.refresh_tokens import RefreshTokens
 
@@ -51,34 +48,6 @@ def recordable_name(name: str) -> str:
     digest = hashlib.sha256(b"authsvc recorded name\0"
                             + name.encode("utf-8", "surrogateescape")).hexdigest()
     return f"<secret:{digest[:12]}>"
-
-
-@dataclass(slots=True)
-class _PasswordCheck:
-    """The password login in progress in this context, counted once its password is about to
-    be checked."""
-
-    throttle: LoginThrottle
-    name: str
-    address: str | None
-    attempt: Attempt | None = None
-
-
-_checking: ContextVar[_PasswordCheck | None] = ContextVar("authsvc_password_check",
-                                                          default=None)
-
-
-class LoginHasher(PasswordHasher):
-    """The accounts' password hasher: just before the password of a login made through
-    ``Credentials`` is checked with bcrypt, the login is counted with its limits checked
-    (``LoginThrottle.attempt``, which raises TooManyAttempts). A password that the credential
-    cache answers is never checked here, so a repeated right login costs no count."""
-
-    def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
-        check = _checking.get()
-        if check is not None and check.attempt is None:
-            check.attempt = check.throttle.attempt(check.name, check.address)
-        return super().verify(password, stored)
 
 
 class Credentials:
@@ -112,21 +81,17 @@ class Credentials:
 
     def _password(self, username: str, name: str, password: str,
                   address: str | None) -> Subject:
-        """A password login, counted under ``name``. Raises AuthenticationFailed or
-        TooManyAttempts."""
+        """A password login, counted under ``name``: before bcrypt, atomically with the
+        limits (``LoginThrottle.attempt``). Raises AuthenticationFailed or TooManyAttempts."""
         account_has_failures = self.throttle.check(name, address)
-        check = _PasswordCheck(self.throttle, name, address)
-        context = _checking.set(check)
-        try:
-            subject = self.accounts.authenticate(username, password)
-        except AuthenticationFailed:
-            if check.attempt is None:  # not counted before its check (a hasher without it)
-                self.throttle.failed(name, address)
-            raise
-        finally:
-            _checking.reset(context)
-        if check.attempt is not None or account_has_failures:
-            self.throttle.succeeded(name, check.attempt)
+        attempts: list[Attempt] = []
+
+        def count_attempt() -> None:
+            attempts.append(self.throttle.attempt(name, address))
+
+        subject = self.accounts.authenticate(username, password, before_hashing=count_attempt)
+        if attempts or account_has_failures:
+            self.throttle.succeeded(name, attempts[0] if attempts else None)
         return subject
 
     def bearer(self, secret: str, address: str | None = None) -> Subject:

@@ -14,10 +14,11 @@ from authsvc.audit import Audit
 from authsvc.certs import CertPaths, check_private_key_file
 from authsvc.client_address import trusted_networks
 from authsvc.credential_cache import CredentialCache
-from authsvc.credentials import Credentials, LoginHasher
+from authsvc.credentials import Credentials
 from authsvc.errors import CertificateError
 from authsvc.keys import read_key_set, unpublished
 from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
+from authsvc.passwords import PasswordHasher
 from authsvc.reads import Reads
 from authsvc.refresh_tokens import RefreshTokens
 from authsvc.repositories import Repositories
@@ -49,7 +50,7 @@ class State:
     def __init__(self, config: Mapping[str, Any], session: scoped_session) -> None:  # type: ignore[type-arg]
         self.config = config
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
-        self.hasher = LoginHasher(config["BCRYPT_ROUNDS"])  # counts a login before bcrypt
+        self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
         #: Networks whose X-Forwarded-For is believed (empty: the peer is the client).
         self.trusted_proxies = trusted_networks(config["TRUSTED_PROXIES"])
         self.audit = Audit(session, config["AUDIT_BATCH_SECONDS"])
