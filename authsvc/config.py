@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from authsvc.client_address import trusted_networks
+from authsvc.core.client_address import trusted_networks
 from authsvc.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {

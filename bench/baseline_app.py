@@ -7,7 +7,7 @@ database, no policy, no audit: the floor of "a Python token endpoint" behind the
 ``bcrypt``: the same, after verifying the Basic password against a bcrypt hash (cost
 ``--bcrypt-rounds``) on every request: what a service without a credential cache pays.
 
-Run behind the very server ``authsvc serve`` runs (``authsvc.server.granian``: the same HTTPS
+Run behind the very server ``authsvc serve`` runs (``authsvc.server.serve.granian``: the same HTTPS
 certificates, TLS, workers, threads, keep-alive and access log)::
 
     python -m bench.baseline_app --mode sign --certs DIR --port 5002 --workers 2 --threads 8
@@ -35,10 +35,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, Response, jsonify, request
 
-from authsvc.certs import CertPaths
-from authsvc.rsgi_bridge import BodyFirstWSGI
-from authsvc.server import body_first, granian
-from authsvc.tokens import libtrust_key_id  # once, at start: the same kid authsvc puts in tokens
+from authsvc.pki.certs import CertPaths
+from authsvc.pki.signing_keys import libtrust_key_id  # once, at start: the kid authsvc uses
+from authsvc.server.rsgi_bridge import BodyFirstWSGI
+from authsvc.server.serve import body_first, granian
 
 ISSUER = "authsvc"
 TTL = 900
@@ -120,7 +120,7 @@ def app_from_env() -> Flask:
 
 
 def served_app_from_env() -> BodyFirstWSGI:
-    """Factory for ``authsvc.server.granian``: the app as ``authsvc serve`` serves its own."""
+    """Factory for ``authsvc.server.serve.granian``: the app as ``authsvc serve`` serves its own."""
     return body_first(app_from_env().wsgi_app, max_body=65536, body_timeout=10)
 
 

@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from authsvc.certs import CertPaths
 from authsvc.config import DEFAULTS
+from authsvc.pki.certs import CertPaths
 from bench import procs
 from bench.seed import BURST_REPOS, PASSWORD, PRIVATE_REPO, PUBLIC_REPO, USER
 

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from authsvc.db.services import services_of
+
 USER, PASSWORD = "alice", "alice-bench-password"
 OTHER_USERS = ("bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 PUBLIC_REPO = "alice/public"
@@ -31,11 +33,11 @@ BURST_REPOS = tuple(f"alice/app{i}" for i in range(10))
 def seed_small() -> dict[str, int]:
     """The 10-user case (admin, alice and 8 more) with repositories and grants, through the
     same services the CLI and the API use."""
-    from authsvc import create_app
+    from authsvc.app import create_app
 
     app = create_app()
     with app.app_context():
-        state = app.extensions["authsvc"]
+        state = services_of(app)
         state.accounts.create_user(USER, PASSWORD)
         for name in OTHER_USERS:
             state.accounts.create_user(name, f"{name}-bench-password")
@@ -94,7 +96,7 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
     """
     import bcrypt
 
-    from authsvc.models import Grant, RefreshToken, Repository, User
+    from authsvc.db.models import Grant, RefreshToken, Repository, User
 
     users = max(10, int(100_000 * scale))
     namespaces = max(1, min(users, int(10_000 * scale)))
@@ -166,7 +168,7 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
 
 def reset_postgres(url: str) -> None:
     """Create the database if missing and empty it."""
-    from authsvc.database import empty_postgres_database
+    from authsvc.db.schema import empty_postgres_database
 
     empty_postgres_database(url)
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from authsvc.state import State
+from authsvc.db.services import Services, services_of
 from tests.conftest import PASSWORD
 
 Who = tuple[str, str] | str | None
@@ -40,7 +40,7 @@ def error_of(response: Any, status: int, code: str | None = None) -> str:
 def snapshot(app: Flask) -> dict[str, Any]:
     """Everything the API can change, read in a fresh app context (a session of its own)."""
     with app.app_context():
-        s: State = app.extensions["authsvc"]
+        s: Services = services_of(app)
         users = s.accounts.list_users()
         names = [u.username for u in users]
         return {

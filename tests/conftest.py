@@ -12,11 +12,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 
 from authsvc import create_app
-from authsvc.audit import Origin, acting_as
-from authsvc.certs import CertPaths, bootstrap
-from authsvc.database import empty_postgres_database, upgrade
-from authsvc.models import db
-from authsvc.state import State
+from authsvc.db.audit import Origin, acting_as
+from authsvc.db.models import db
+from authsvc.db.schema import empty_postgres_database, upgrade
+from authsvc.db.services import Services, services_of
+from authsvc.pki.certs import CertPaths, bootstrap
 
 PASSWORD = "correct horse"
 
@@ -85,9 +85,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, certs_dir: Path, databas
 
 
 @pytest.fixture
-def state(app: Flask) -> Iterator[State]:
+def state(app: Flask) -> Iterator[Services]:
     with app.app_context():
-        yield app.extensions["authsvc"]
+        yield services_of(app)
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def make_user(app: Flask) -> Callable[..., str]:
     def make(name: str, *, admin: bool = False, disabled: bool = False) -> str:
         with app.app_context():
-            accounts = app.extensions["authsvc"].accounts
+            accounts = services_of(app).accounts
             accounts.create_user(name, PASSWORD, admin=admin)
             if disabled:
                 accounts.set_disabled(name)

@@ -15,7 +15,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from authsvc.models import AccessToken, db
+from authsvc.db.models import AccessToken, db
+from authsvc.db.services import services_of
 from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, snapshot
 from tests.conftest import PASSWORD
 
@@ -349,7 +350,7 @@ def test_token_login_gets_no_refresh_token(app: Flask, client: FlaskClient,
     assert (login.status_code, post.status_code) == (200, 200)
     assert "refresh_token" not in login.json and "refresh_token" not in post.json
     with app.app_context():
-        assert app.extensions["authsvc"].refresh_tokens.list_for("alice") == []
+        assert services_of(app).refresh_tokens.list_for("alice") == []
 
 
 def test_using_a_token_records_last_use(client: FlaskClient, people: None) -> None:

@@ -3,14 +3,14 @@
 import pytest
 from passlib.context import CryptContext
 
+from authsvc.core.passwords import PasswordHasher
+from authsvc.core.policy import Grant, Subject
+from authsvc.db.models import User, db
+from authsvc.db.services import Services
 from authsvc.errors import AuthenticationFailed, Conflict, NotFound
-from authsvc.models import User, db
-from authsvc.passwords import PasswordHasher
-from authsvc.policy import Grant, Subject
-from authsvc.state import State
 
 
-def test_authenticate_upgrades_weaker_hash(state: State) -> None:
+def test_authenticate_upgrades_weaker_hash(state: Services) -> None:
     state.accounts.create_user("alice", "pass-word")
     user = state.accounts.get_user("alice")
     user.password_hash = CryptContext(schemes=["bcrypt"], bcrypt__rounds=4).hash("pass-word")
@@ -20,20 +20,20 @@ def test_authenticate_upgrades_weaker_hash(state: State) -> None:
     assert db.session.get(User, user.id).password_hash.startswith("$2b$05$")
 
 
-def test_passwordless_account_cannot_log_in(state: State) -> None:
+def test_passwordless_account_cannot_log_in(state: Services) -> None:
     state.accounts.create_user("robot", None, robot=True)
     with pytest.raises(AuthenticationFailed):
         state.accounts.authenticate("robot", "")
 
 
-def test_duplicate_user_is_conflict_and_keeps_the_first(state: State) -> None:
+def test_duplicate_user_is_conflict_and_keeps_the_first(state: Services) -> None:
     state.accounts.create_user("alice", "first-pass")
     with pytest.raises(Conflict):
         state.accounts.create_user("alice", "second-pass")
     assert state.accounts.authenticate("alice", "first-pass").name == "alice"
 
 
-def test_repo_facts_holds_only_grants_that_can_cover_the_path(state: State) -> None:
+def test_repo_facts_holds_only_grants_that_can_cover_the_path(state: Services) -> None:
     state.accounts.create_user("bob", "bob-password")
     state.repos.create("alice/web", "public")
     state.repos.grant("bob", "alice/*", "pull")
@@ -46,7 +46,7 @@ def test_repo_facts_holds_only_grants_that_can_cover_the_path(state: State) -> N
     assert state.repos.facts(Subject(None), "alice/web").grants == ()
 
 
-def test_grant_replaces_earlier_actions(state: State) -> None:
+def test_grant_replaces_earlier_actions(state: Services) -> None:
     state.accounts.create_user("bob", "bob-password")
     state.repos.grant("bob", "alice/x", "pull,push")
     state.repos.grant("bob", "alice/x", "pull")
@@ -54,7 +54,7 @@ def test_grant_replaces_earlier_actions(state: State) -> None:
         ("alice/x", ("pull",))]
 
 
-def test_deleting_a_user_takes_their_grants(state: State) -> None:
+def test_deleting_a_user_takes_their_grants(state: Services) -> None:
     state.accounts.create_user("bob", "bob-password")
     state.repos.grant("bob", "alice/x", "pull")
     state.accounts.delete_user("bob")
@@ -64,7 +64,7 @@ def test_deleting_a_user_takes_their_grants(state: State) -> None:
 
 
 def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
-        state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+        state: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     """No enumeration by timing: an unknown name still runs one bcrypt verification."""
     state.accounts.create_user("alice", "pass-word")
     checks: list[str] = []
@@ -80,7 +80,7 @@ def test_unknown_user_costs_the_same_hash_check_as_a_wrong_password(
     assert checks == ["$2b$04$", "$2b$04$"]
 
 
-def test_deleting_a_user_forgets_their_name_and_namespace_only(state: State) -> None:
+def test_deleting_a_user_forgets_their_name_and_namespace_only(state: Services) -> None:
     """Grants held by the name, grants and records in ``name/…``; nothing of a namespace the
     name only prefixes, with LIKE's wildcards (``_``, ``%``) taken literally."""
     for name in ("a_b", "axb", "a_bc", "bob"):
@@ -99,7 +99,7 @@ def test_deleting_a_user_forgets_their_name_and_namespace_only(state: State) -> 
     assert [r.name for r in state.repos.search()[0]] == ["a_b", "a_bc/x", "axb/x"]
 
 
-def test_deleting_the_last_admin_changes_nothing(state: State) -> None:
+def test_deleting_the_last_admin_changes_nothing(state: Services) -> None:
     state.accounts.create_user("root", "long-password", admin=True)
     state.repos.create("root/x", "public")
     state.repos.grant("bob", "root/*", "pull")

@@ -18,7 +18,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from authsvc.models import db
+from authsvc.db.models import db
+from authsvc.db.services import services_of
 from tests.conftest import PASSWORD
 
 
@@ -29,7 +30,7 @@ def basic(user: str) -> str:
 @pytest.fixture
 def fuzz_app(app: Flask) -> Iterator[Flask]:
     with app.app_context():
-        state = app.extensions["authsvc"]
+        state = services_of(app)
         state.accounts.create_user("root", PASSWORD, admin=True)
         state.accounts.create_user("alice", PASSWORD)
         state.repos.create("alice/httpd")

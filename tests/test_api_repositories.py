@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from authsvc.state import State
+from authsvc.db.services import Services, services_of
 from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, snapshot
 from tests.conftest import PASSWORD
 
@@ -59,7 +59,7 @@ def people(make_user: Any) -> None:
 def httpd(app: Flask, people: None) -> str:
     """alice/httpd, private, with bob holding pull on it."""
     with app.app_context():
-        s: State = app.extensions["authsvc"]
+        s: Services = services_of(app)
         s.repos.create("alice/httpd", "private")
         s.repos.grant("bob", "alice/httpd", "pull")
     return "alice/httpd"
@@ -135,7 +135,7 @@ def test_bad_new_repository_changes_nothing(app: Flask, client: FlaskClient, htt
 @pytest.fixture
 def catalogue(app: Flask, people: None) -> None:
     with app.app_context():
-        s: State = app.extensions["authsvc"]
+        s: Services = services_of(app)
         for name, visibility in [("alice/httpd", "private"), ("alice/web", "public"),
                                  ("bob/secret", "private"), ("bob/shared", "private"),
                                  ("bob/open", "public"), ("carol/team/a", "private"),
@@ -574,7 +574,7 @@ def decoy(app: Flask, people: None, make_user: Any) -> None:
     make_user("mallory")
     make_user("nginx")
     with app.app_context():
-        s: State = app.extensions["authsvc"]
+        s: Services = services_of(app)
         s.repos.grant("mallory", "nginx", "pull")
         s.repos.create("nginx/grants/mallory", "private")
         s.repos.create("nginx/grants", "public")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from authsvc.state import State
+from authsvc.db.services import Services
 from tests.conftest import PASSWORD
 
 Decode = Callable[..., dict[str, Any]]
@@ -55,7 +55,7 @@ def test_stranger_gets_an_empty_grant_not_an_error(client: FlaskClient, make_use
     assert access_of(decode, response) == {"repository:alice/httpd": []}
 
 
-def test_anonymous_pull_of_public_repository_only(client: FlaskClient, state: State,
+def test_anonymous_pull_of_public_repository_only(client: FlaskClient, state: Services,
                                                   decode: Decode) -> None:
     state.repos.create("alice/web", "public")
     response = get_token(client, "repository:alice/web:pull,push", "repository:alice/secret:pull")
@@ -147,7 +147,7 @@ def test_catalog_only_for_admins(client: FlaskClient, make_user: Any, decode: De
     assert access_of(decode, user) == {"registry:catalog": []}
 
 
-def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state: State,
+def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state: Services,
                                                       make_user: Any, decode: Decode) -> None:
     make_user("alice")
     make_user("bob")
@@ -159,7 +159,7 @@ def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state
     assert access_of(decode, after) == {"repository:alice/httpd": []}
 
 
-def test_owner_push_registers_repository_private_by_default(client: FlaskClient, state: State,
+def test_owner_push_registers_repository_private_by_default(client: FlaskClient, state: Services,
                                                             make_user: Any) -> None:
     make_user("alice")
     get_token(client, "repository:alice/httpd:pull,push", auth=("alice", PASSWORD))
@@ -208,7 +208,7 @@ def test_token_answers_are_never_cached_and_are_https_only(client: FlaskClient,
 
 
 def test_other_methods_are_405_with_allow_and_issue_nothing(client: FlaskClient,
-                                                           state: State) -> None:
+                                                           state: Services) -> None:
     before = state.audit.search(action="token.")[1]
     for method in ("PUT", "DELETE", "PATCH"):
         response = client.open("/token?service=registry", method=method)
@@ -228,7 +228,7 @@ def test_head_answers_like_get_without_a_body(client: FlaskClient) -> None:
 
 
 def test_head_never_issues_a_refresh_token(client: FlaskClient, make_user: Any,
-                                           state: State) -> None:
+                                           state: Services) -> None:
     """A HEAD answer has no body: a refresh token made for it would be seen by nobody."""
     make_user("alice")
     response = client.head("/token?service=registry&client_id=docker&offline_token=true",

@@ -9,9 +9,9 @@ from flask import Flask, Request
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder
 
-from authsvc.api.token import PostedForm
-from authsvc.models import RefreshToken, db
-from authsvc.state import State
+from authsvc.db.models import RefreshToken, db
+from authsvc.db.services import Services
+from authsvc.web.api.token import PostedForm
 from tests.conftest import PASSWORD
 
 Decode = Callable[..., dict[str, Any]]
@@ -98,7 +98,7 @@ def test_anonymous_get_never_gets_a_refresh_token(client: FlaskClient) -> None:
 
 
 def test_refresh_token_is_stored_only_as_a_hash(client: FlaskClient, alice: str,
-                                                state: State) -> None:
+                                                state: Services) -> None:
     refresh_token = docker_login(client)
     rows = db.session.execute(db.select(RefreshToken)).scalars().all()
     assert len(rows) == 1
@@ -109,12 +109,12 @@ def test_refresh_token_is_stored_only_as_a_hash(client: FlaskClient, alice: str,
     assert db.session.get(RefreshToken, rows[0].id).last_used_at is not None
 
 
-def revoke_via_cli(state: State, client: FlaskClient, token: str) -> None:
+def revoke_via_cli(state: Services, client: FlaskClient, token: str) -> None:
     (row,) = state.refresh_tokens.list_for("alice")
     state.refresh_tokens.revoke(row.id)
 
 
-def expire(state: State, client: FlaskClient, token: str) -> None:
+def expire(state: Services, client: FlaskClient, token: str) -> None:
     (row,) = state.refresh_tokens.list_for("alice")
     row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
@@ -127,7 +127,7 @@ def expire(state: State, client: FlaskClient, token: str) -> None:
     pytest.param(revoke_via_cli, id="revoked"),
     pytest.param(expire, id="expired"),
 ])
-def test_refresh_token_dies_with_its_reasons(client: FlaskClient, alice: str, state: State,
+def test_refresh_token_dies_with_its_reasons(client: FlaskClient, alice: str, state: Services,
                                              spoil: Callable[..., None]) -> None:
     refresh_token = docker_login(client)
     spoil(state, client, refresh_token)
@@ -137,7 +137,7 @@ def test_refresh_token_dies_with_its_reasons(client: FlaskClient, alice: str, st
 
 
 def test_reenabled_user_needs_to_log_in_again(client: FlaskClient, alice: str,
-                                              state: State) -> None:
+                                              state: Services) -> None:
     refresh_token = docker_login(client)
     state.accounts.set_disabled("alice")
     state.accounts.set_disabled("alice", False)

@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from authsvc.models import AuditEvent, db
-from authsvc.state import State
+from authsvc.db.models import AuditEvent, db
+from authsvc.db.services import Services, services_of
 from tests.api_helpers import (
     ALICE,
     BOB,
@@ -86,7 +86,7 @@ def concrete(rule: str, token_id: int) -> str:
 def world(app: Flask, client: FlaskClient, people: None) -> int:
     """alice/httpd with a grant for bob, an access token and a refresh token of alice's."""
     with app.app_context():
-        s: State = app.extensions["authsvc"]
+        s: Services = services_of(app)
         s.repos.create("alice/httpd")
         s.repos.grant("bob", "alice/httpd", "pull")
         s.repos.grant("bob", "alice/*", "pull")

@@ -13,10 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from authsvc.cli import cli
-from authsvc.log_output import LogFormatter
-from authsvc.models import AuditEvent, db
-from authsvc.server import LOG_FORMAT
-from authsvc.state import State
+from authsvc.db.models import AuditEvent, db
+from authsvc.db.services import Services
+from authsvc.server.log_output import LogFormatter
+from authsvc.server.serve import LOG_FORMAT
 from tests.conftest import PASSWORD
 
 #: What must never reach a log line as itself.
@@ -99,7 +99,7 @@ def test_audit_is_read_by_cli_and_by_admins_through_the_api(
 
 
 def test_no_secret_reaches_a_log_or_the_audit_trail(
-        app: Flask, client: FlaskClient, runner: FlaskCliRunner, state: State,
+        app: Flask, client: FlaskClient, runner: FlaskCliRunner, state: Services,
         caplog: pytest.LogCaptureFixture) -> None:
     """Passwords, access tokens, refresh tokens and JWTs are used everywhere they can be; none
     of them may appear in any log record or audit row."""
@@ -140,7 +140,7 @@ def test_no_secret_reaches_a_log_or_the_audit_trail(
 
 @pytest.mark.app_config(AUDIT_BATCH_SECONDS=60)
 def test_issued_tokens_are_written_in_batches(app: Flask, client: FlaskClient,
-                                              make_user: Any, state: State) -> None:
+                                              make_user: Any, state: Services) -> None:
     make_user("alice")
     for _ in range(3):
         client.get("/token?service=registry&scope=repository:alice/a:pull",
@@ -153,7 +153,7 @@ def test_issued_tokens_are_written_in_batches(app: Flask, client: FlaskClient,
 
 @pytest.mark.app_config(AUDIT_BATCH_SECONDS=60)
 def test_a_forked_worker_does_not_write_its_parents_batch_again(
-        app: Flask, client: FlaskClient, make_user: Any, state: State) -> None:
+        app: Flask, client: FlaskClient, make_user: Any, state: Services) -> None:
     """granian forks its workers: rows batched before the fork are the parent's to write."""
     make_user("alice")
     client.get("/token?service=registry&scope=repository:alice/a:pull", auth=("alice", PASSWORD))
@@ -169,7 +169,7 @@ def test_a_forked_worker_does_not_write_its_parents_batch_again(
 
 #: Line breaks and terminal controls a client can put in a name, a client id or a scope.
 HOSTILE = "\n\r\x0b\x0c\x1b[2J\x1c\x7f\x85\x9b\u2028\u2029"
-FORGED = '[2026-01-01 00:00:00,000] [1] [INFO] authsvc.audit: {"action": "user.created"}'
+FORGED = '[2026-01-01 00:00:00,000] [1] [INFO] authsvc.db.audit: {"action": "user.created"}'
 
 
 def test_an_audit_line_is_one_line_whatever_its_fields_hold(

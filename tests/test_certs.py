@@ -20,7 +20,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from authsvc.certs import (
+from authsvc.errors import CertificateError, Conflict
+from authsvc.pki.certs import (
     SERVER_DAYS,
     SIGNING_DAYS,
     CertPaths,
@@ -32,8 +33,7 @@ from authsvc.certs import (
     write_public_file,
     write_trust_files,
 )
-from authsvc.errors import CertificateError, Conflict
-from authsvc.tokens import key_id, load_signing_key
+from authsvc.pki.signing_keys import key_id, load_signing_key
 
 HOSTS = ["registry.example", "localhost", "127.0.0.1", "::1"]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

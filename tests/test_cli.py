@@ -10,8 +10,8 @@ from flask.testing import FlaskCliRunner
 
 from authsvc import create_app
 from authsvc.cli import cli
+from authsvc.db.services import Services, services_of
 from authsvc.errors import AuthenticationFailed
-from authsvc.state import State
 
 
 def run(runner: FlaskCliRunner, *args: str, input: str | None = None) -> tuple[int, str]:
@@ -49,7 +49,7 @@ def test_init_creates_everything_once(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "nothing changed" in second and password not in second
     assert signing_key.read_bytes() == key_bytes
     with app.app_context():
-        subject = app.extensions["authsvc"].accounts.authenticate("admin", password)
+        subject = services_of(app).accounts.authenticate("admin", password)
     assert subject.admin
 
 
@@ -63,10 +63,10 @@ def test_init_with_admin_password_from_stdin(tmp_path: Path,
     assert code == 0, output
     assert "s3cret-pass" not in output
     with app.app_context():
-        assert app.extensions["authsvc"].accounts.authenticate("root", "s3cret-pass").admin
+        assert services_of(app).accounts.authenticate("root", "s3cret-pass").admin
 
 
-def test_user_lifecycle(runner: FlaskCliRunner, state: State) -> None:
+def test_user_lifecycle(runner: FlaskCliRunner, state: Services) -> None:
     assert run(runner, "user", "add", "alice", "--password-stdin", input="first-pass\n")[0] == 0
     assert run(runner, "user", "add", "root", "--admin", "--password-stdin",
                input="root-pass1\n")[0] == 0
@@ -92,7 +92,7 @@ def test_user_lifecycle(runner: FlaskCliRunner, state: State) -> None:
     (["revoke", "alice", "alice/httpd"], None, "has no grant"),
 ])
 def test_bad_input_is_a_clear_error_and_changes_nothing(
-        runner: FlaskCliRunner, state: State, args: list[str], stdin: str | None,
+        runner: FlaskCliRunner, state: Services, args: list[str], stdin: str | None,
         message: str) -> None:
     state.accounts.create_user("alice", "alice-pass")
     before = (run(runner, "user", "list")[1], run(runner, "repo", "list")[1],
@@ -106,7 +106,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(
     assert after == before
 
 
-def test_repositories_and_grants(runner: FlaskCliRunner, state: State) -> None:
+def test_repositories_and_grants(runner: FlaskCliRunner, state: Services) -> None:
     state.accounts.create_user("bob", "bob-password")
     assert run(runner, "repo", "add", "alice/httpd")[1] == "added private repository alice/httpd\n"
     assert run(runner, "repo", "add", "alice/web", "--public")[0] == 0
@@ -122,7 +122,7 @@ def test_repositories_and_grants(runner: FlaskCliRunner, state: State) -> None:
 
 
 def test_grants_name_users_whether_or_not_they_exist(runner: FlaskCliRunner,
-                                                     state: State) -> None:
+                                                     state: Services) -> None:
     assert run(runner, "grant", "ghost", "alice/httpd", "pull") == (
         0, "granted pull on alice/httpd to ghost\n")
     assert run(runner, "grants", "alice/httpd")[1] == "alice/httpd\tghost\tpull\n"
@@ -174,7 +174,7 @@ def test_serve_refuses_unsafe_signing_key(app: Flask, runner: FlaskCliRunner,
     assert "readable by group or others" in output
 
 
-def test_refresh_token_list_and_revoke(runner: FlaskCliRunner, state: State) -> None:
+def test_refresh_token_list_and_revoke(runner: FlaskCliRunner, state: Services) -> None:
     state.accounts.create_user("alice", "alice-pass")
     secret = state.refresh_tokens.issue("alice", "registry", "docker")
     code, listing = run(runner, "refresh-token", "list", "alice")
@@ -191,7 +191,7 @@ def test_refresh_token_list_and_revoke(runner: FlaskCliRunner, state: State) -> 
     assert code == 1 and "does not exist" in output
 
 
-def test_access_tokens_and_robots(runner: FlaskCliRunner, state: State) -> None:
+def test_access_tokens_and_robots(runner: FlaskCliRunner, state: Services) -> None:
     code, output = run(runner, "user", "add", "ci", "--robot")
     assert (code, output) == (0, "added robot ci\n")
     code, output = run(runner, "access-token", "create", "ci", "deploy", "--permission", "write",
@@ -219,7 +219,7 @@ def test_access_tokens_and_robots(runner: FlaskCliRunner, state: State) -> None:
      "invalid repository name"),
     (["access-token", "revoke", "999"], "does not exist"),
 ])
-def test_access_token_errors(runner: FlaskCliRunner, state: State, args: list[str],
+def test_access_token_errors(runner: FlaskCliRunner, state: Services, args: list[str],
                              message: str) -> None:
     state.accounts.create_user("alice", "alice-pass")
     code, output = run(runner, *args)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from authsvc.client_address import client_address, trusted_networks
+from authsvc.core.client_address import client_address, trusted_networks
 
 PROXIES = trusted_networks(["10.0.0.1", "10.0.1.0/24", "2001:db8::1"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from authsvc.credential_cache import CredentialCache
+from authsvc.core.credential_cache import CredentialCache
+from authsvc.db.services import Services
 from authsvc.errors import AuthenticationFailed
-from authsvc.state import State
 
 
 class Clock:
@@ -48,7 +48,7 @@ def test_the_password_is_never_held() -> None:
     assert b"correct horse battery" not in dumped
 
 
-def count_hash_checks(state: State, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def count_hash_checks(state: Services, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls = [0]
     context = state.hasher.context
     real = context.verify_and_update
@@ -62,7 +62,7 @@ def count_hash_checks(state: State, monkeypatch: pytest.MonkeyPatch) -> list[int
 
 
 def test_repeated_login_skips_bcrypt_until_the_password_changes(
-        state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+        state: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     state.accounts.create_user("alice", "first-password")
     calls = count_hash_checks(state, monkeypatch)
     for _ in range(5):
@@ -75,7 +75,7 @@ def test_repeated_login_skips_bcrypt_until_the_password_changes(
     assert calls[0] == 3
 
 
-def test_a_disabled_user_is_refused_at_once_despite_the_cache(state: State) -> None:
+def test_a_disabled_user_is_refused_at_once_despite_the_cache(state: Services) -> None:
     state.accounts.create_user("alice", "first-password")
     state.accounts.authenticate("alice", "first-password")
     state.accounts.set_disabled("alice")
@@ -84,7 +84,7 @@ def test_a_disabled_user_is_refused_at_once_despite_the_cache(state: State) -> N
 
 
 @pytest.mark.app_config(CREDENTIAL_CACHE_SECONDS=0)
-def test_the_cache_can_be_turned_off(state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_can_be_turned_off(state: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     state.accounts.create_user("alice", "first-password")
     calls = count_hash_checks(state, monkeypatch)
     for _ in range(3):

@@ -10,14 +10,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
-from authsvc.database import (
+from authsvc.db.models import db
+from authsvc.db.schema import (
     alembic_config,
     current_revision,
     empty_postgres_database,
     head_revision,
     upgrade,
 )
-from authsvc.models import db
 from tests.conftest import TEST_DATABASE_URL
 
 

@@ -13,7 +13,8 @@ from flask import Flask
 from sqlalchemy import create_engine, make_url
 
 from authsvc import create_app
-from authsvc.database import empty_postgres_database, upgrade
+from authsvc.db.schema import empty_postgres_database, upgrade
+from authsvc.db.services import services_of
 from tests.conftest import PASSWORD, TEST_CONFIG
 
 PG_URL = os.environ.get("AUTHSVC_TEST_PG_BASE",
@@ -141,7 +142,7 @@ def test_postgres_outage_is_503_and_recovers(relay: Forwarder, tmp_path: Path, c
     monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(certs_dir))
     app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
     with app.app_context():
-        app.extensions["authsvc"].accounts.create_user("alice", PASSWORD)
+        services_of(app).accounts.create_user("alice", PASSWORD)
     assert token(app).status_code == 200
 
     relay.cut()
@@ -151,6 +152,6 @@ def test_postgres_outage_is_503_and_recovers(relay: Forwarder, tmp_path: Path, c
     relay.start()
     assert token(app).status_code == 200
     with app.app_context():
-        from authsvc.models import db
+        from authsvc.db.models import db
 
         db.engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from authsvc import create_app
 from authsvc.cli import cli
-from authsvc.models import db
+from authsvc.db.models import db
 
 KEYS = ("ca-key.pem", "authsvc-key.pem", "registry-key.pem", "token-signing-key.pem")
 COMPANIONS = ("-wal", "-shm", "-journal")
@@ -126,7 +126,7 @@ def test_a_folder_holding_more_than_authsvc_files_is_left_alone_with_a_warning(
     them out of it. Its own database file is 0600 all the same."""
     instance, _ = folders
     (instance / "someone-elses.txt").write_text("hello")
-    with caplog.at_level(logging.WARNING, logger="authsvc.database"):
+    with caplog.at_level(logging.WARNING, logger="authsvc.db.sqlite_files"):
         make_app()
     assert mode(instance) == 0o755
     assert mode(instance / "authsvc.db") == 0o600

@@ -9,9 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from authsvc.db.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
+from authsvc.db.models import db
+from authsvc.db.services import services_of
 from authsvc.errors import TooManyAttempts
-from authsvc.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
-from authsvc.models import db
 from tests.conftest import PASSWORD
 
 REDIS_URL = os.environ.get("AUTHSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -205,7 +206,7 @@ WRONG_TOKEN = "authsvc_pat_" + "x" * 43
 def robot_token(app: Flask, robot: str = "ci") -> str:
     """A robot account (no password) and an access token for it; the token's secret."""
     with app.app_context():
-        state = app.extensions["authsvc"]
+        state = services_of(app)
         state.accounts.create_user(robot, None, robot=True)
         _, secret = state.access_tokens.create(robot, "deploy", "write")
         db.session.remove()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from authsvc.db.services import services_of
 from tests.conftest import PASSWORD
 from tests.test_lockout import REDIS_URL, redis_client
 
@@ -32,7 +33,7 @@ STORES = [
 def store(request: pytest.FixtureRequest, app: Flask) -> Iterator[str]:
     """The store's name; afterwards the connections the threads opened are closed (a
     PostgreSQL server has only so many)."""
-    state = app.extensions["authsvc"]
+    state = services_of(app)
     if request.param != "redis":
         yield request.param
         state.accounts.reads.close()

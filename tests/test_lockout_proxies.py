@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from authsvc.models import AuditEvent, db
+from authsvc.db.models import AuditEvent, db
 from tests.conftest import PASSWORD
 
 PROXY = "10.0.0.1"

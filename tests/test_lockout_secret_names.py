@@ -10,8 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from authsvc.credentials import recordable_name
-from authsvc.models import AuditEvent, LoginFailure, db
+from authsvc.db.credentials import recordable_name
+from authsvc.db.models import AuditEvent, LoginFailure, db
+from authsvc.db.services import services_of
 from tests.conftest import PASSWORD
 from tests.test_lockout import REDIS_URL, redis_client
 
@@ -26,7 +27,7 @@ STORES = [
 def secrets_of(app: Flask, client: FlaskClient) -> list[str]:
     """An access token and a refresh token of alice, and a registry token."""
     with app.app_context():
-        state = app.extensions["authsvc"]
+        state = services_of(app)
         state.accounts.create_user("alice", PASSWORD)
         _, pat = state.access_tokens.create("alice", "laptop", "write")
         db.session.remove()
@@ -85,7 +86,7 @@ def test_a_token_sent_as_the_user_name_is_never_recorded(
             with closing(redis_client()) as client:
                 for key in client.scan_iter(REDIS_PREFIX + "*"):
                     client.delete(key)
-            app.extensions["authsvc"].throttle.store.client.close()
+            services_of(app).throttle.store.client.close()
 
 
 @pytest.mark.app_config(LOCKOUT_ATTEMPTS=3, LOCKOUT_ADDRESS_ATTEMPTS=1000)

@@ -15,8 +15,8 @@ import pytest
 from e2e.processes import settle_log
 from test_tls import LOOPBACK, Live, running_server
 
-from authsvc.log_output import PIPE_BUF, BatchingStreamHandler, LogFormatter
-from authsvc.server import ACCESS_FORMAT, LOG_FORMAT
+from authsvc.server.log_output import PIPE_BUF, BatchingStreamHandler, LogFormatter
+from authsvc.server.serve import ACCESS_FORMAT, LOG_FORMAT
 
 
 class Recorder:
@@ -108,7 +108,7 @@ def test_a_forked_worker_does_not_write_its_parents_lines_again(tmp_path: Path) 
 # -- one record, one line -------------------------------------------------------------------------
 
 #: A line shaped like an audit record, which a request tries to slip into the log.
-FORGED = ('[2026-01-01 00:00:00,000] [1] [INFO] authsvc.audit: {"action": "user.created", '
+FORGED = ('[2026-01-01 00:00:00,000] [1] [INFO] authsvc.db.audit: {"action": "user.created", '
           '"actor": "admin", "target": "mallory-forged"}')
 #: Everything that ends a line for some reader (splitlines, terminals, editors, JavaScript), and
 #: the escape sequences a terminal would obey.
@@ -173,7 +173,7 @@ def test_a_traceback_stays_on_the_line_of_its_record() -> None:
     try:
         raise ValueError(f"no such user: x\n{FORGED}")
     except ValueError:
-        record = logging.LogRecord("authsvc.api", logging.ERROR, __file__, 1, "unhandled error",
+        record = logging.LogRecord("authsvc.web.api", logging.ERROR, __file__, 1, "unhandled error",
                                    None, sys.exc_info())
     text = written(record, access_record("/next"))
     assert_one_line_each(text, 2)

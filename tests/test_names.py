@@ -17,11 +17,17 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from authsvc.audit import Origin, set_origin
-from authsvc.models import db
-from authsvc.policy import REPOSITORY_ACTIONS, RepoFacts, Subject, granted_actions, held_actions
-from authsvc.scopes import Scope, parse_scope
-from authsvc.state import State
+from authsvc.core.policy import (
+    REPOSITORY_ACTIONS,
+    RepoFacts,
+    Subject,
+    granted_actions,
+    held_actions,
+)
+from authsvc.core.scopes import Scope, parse_scope
+from authsvc.db.audit import Origin, set_origin
+from authsvc.db.models import db
+from authsvc.db.services import Services, services_of
 from tests.api_helpers import ROOT, call, error_of, snapshot, token_actions
 from tests.conftest import PASSWORD, empty_tables
 
@@ -183,10 +189,10 @@ def test_policy_grants_nothing_on_a_name_with_a_host(names: tuple[str, str, str]
 # -- the token endpoint and the API, over generated names ------------------------------------
 
 @pytest.fixture
-def fresh_database(app: Flask) -> Iterator[Callable[[], State]]:
+def fresh_database(app: Flask) -> Iterator[Callable[[], Services]]:
     """Empties the database; hypothesis runs many examples in one test function."""
 
-    def reset() -> State:
+    def reset() -> Services:
         set_origin(Origin())
         db.session.remove()
         if app.config["DATABASE_URL"]:
@@ -194,7 +200,7 @@ def fresh_database(app: Flask) -> Iterator[Callable[[], State]]:
         else:
             db.drop_all()
             db.create_all()
-        return app.extensions["authsvc"]  # type: ignore[no-any-return]
+        return services_of(app)
 
     with app.app_context():
         yield reset
@@ -223,7 +229,7 @@ NAMES = settings(database=None, max_examples=100, deadline=None,
 @given(names=user_and_name(), public=st.booleans(),
        granted=st.sets(st.sampled_from(sorted(REPOSITORY_ACTIONS)), min_size=1))
 def test_api_and_token_endpoint_agree_on_every_name(
-        client: FlaskClient, decode: Decode, fresh_database: Callable[[], State],
+        client: FlaskClient, decode: Decode, fresh_database: Callable[[], Services],
         names: tuple[str, str, str], public: bool, granted: set[str]) -> None:
     user, stranger, name = names
     note(f"user={user!r} stranger={stranger!r} name={name!r}")

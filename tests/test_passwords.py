@@ -2,14 +2,14 @@
 
 import pytest
 
-from authsvc.errors import InvalidPassword
-from authsvc.passwords import (
+from authsvc.core.passwords import (
     MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,
     PasswordHasher,
     check_new_password,
     generate_password,
 )
+from authsvc.errors import InvalidPassword
 
 PASSWORD = "correct horse battery"
 ROUNDS = 4  # bcrypt's minimum, to keep the suite fast

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authsvc.errors import InvalidRequest
-from authsvc.policy import (
+from authsvc.core.policy import (
     ANONYMOUS,
     REPOSITORY_ACTIONS,
     Grant,
@@ -24,7 +23,8 @@ from authsvc.policy import (
     namespace_of,
     parse_actions,
 )
-from authsvc.scopes import Scope
+from authsvc.core.scopes import Scope
+from authsvc.errors import InvalidRequest
 
 ALICE = Subject("alice")
 BOB = Subject("bob")

@@ -11,18 +11,18 @@ from sqlalchemy import Engine, bindparam, create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from authsvc.database import empty_postgres_database, upgrade
-from authsvc.models import RefreshToken, User, db
-from authsvc.reads import Reads
-from authsvc.refresh_tokens import REDEEM
-from authsvc.repositories import GRANTS_ON, VISIBILITY
-from authsvc.state import State
+from authsvc.db.models import RefreshToken, User, db
+from authsvc.db.reads import Reads
+from authsvc.db.refresh_tokens import REDEEM
+from authsvc.db.repositories import GRANTS_ON, VISIBILITY
+from authsvc.db.schema import empty_postgres_database, upgrade
+from authsvc.db.services import Services
 
 USERS = select(User.username, User.admin, User.created_at).where(
     User.username.like(bindparam("pattern"))).order_by(User.username)
 
 
-def test_rows_match_what_sqlalchemy_itself_reads(app: Flask, state: State) -> None:
+def test_rows_match_what_sqlalchemy_itself_reads(app: Flask, state: Services) -> None:
     with app.app_context():
         state.accounts.create_user("alice", "correct horse", admin=True)
         state.accounts.create_user("bob", "correct horse")
@@ -37,7 +37,7 @@ def test_rows_match_what_sqlalchemy_itself_reads(app: Flask, state: State) -> No
 
 
 def test_grants_are_read_by_user_name_from_the_grants_table_alone(app: Flask,
-                                                                  state: State) -> None:
+                                                                  state: Services) -> None:
     """The token path's grant read needs no join: grants name users by user name, and a name
     without an account holds its grants too."""
     assert [t.name for t in GRANTS_ON.get_final_froms()] == ["grants"]
@@ -51,7 +51,7 @@ def test_grants_are_read_by_user_name_from_the_grants_table_alone(app: Flask,
                                                                   ("alice/x", "push")]
 
 
-def test_dates_come_back_as_datetimes_on_every_database(app: Flask, state: State) -> None:
+def test_dates_come_back_as_datetimes_on_every_database(app: Flask, state: Services) -> None:
     """SQLite stores dates as text: the type's result processor turns them back."""
     with app.app_context():
         state.accounts.create_user("alice", "correct horse")
@@ -73,7 +73,7 @@ def test_an_unreachable_database_raises_sqlalchemy_operational_error(tmp_path: P
     engine.dispose()
 
 
-def test_reads_see_every_commit_at_once(app: Flask, state: State) -> None:
+def test_reads_see_every_commit_at_once(app: Flask, state: Services) -> None:
     """A kept connection must not keep a snapshot: each read sees what others committed."""
     with app.app_context():
         state.repos.create("alice/app", "private")

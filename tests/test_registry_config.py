@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from authsvc.certs import CertPaths
 from authsvc.cli import cli
-from authsvc.registry_config import registry_config
+from authsvc.pki.certs import CertPaths
+from authsvc.pki.registry_config import registry_config
 
 REALM = "https://auth.example:5001/token"
 SERVICE = "registry.example:5000"

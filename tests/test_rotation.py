@@ -17,8 +17,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from authsvc import keys
-from authsvc.certs import (
+from authsvc.cli import cli
+from authsvc.core.tokens import TokenIssuer
+from authsvc.db.services import Services
+from authsvc.errors import CertificateError, Conflict
+from authsvc.pki import key_set as keys
+from authsvc.pki.certs import (
     CertPaths,
     bootstrap,
     cert_pem,
@@ -27,10 +31,7 @@ from authsvc.certs import (
     write_private_key,
     write_trust_files,
 )
-from authsvc.cli import cli
-from authsvc.errors import CertificateError, Conflict
-from authsvc.state import State
-from authsvc.tokens import KidFormat, TokenIssuer, key_id, load_signing_key
+from authsvc.pki.signing_keys import KidFormat, key_id, load_signing_key
 
 ISSUER = "authsvc"
 SERVICE = "registry"
@@ -308,7 +309,7 @@ def test_unpublished_reports_stale_files_and_publish_repairs_them(paths: CertPat
 
 # -- authsvc itself -------------------------------------------------------------------------------
 
-def test_a_running_issuer_keeps_its_key_until_restarted(state: State, paths: CertPaths) -> None:
+def test_a_running_issuer_keeps_its_key_until_restarted(state: Services, paths: CertPaths) -> None:
     before = state.issuer.key.kid
     keys.rotate(paths, "libtrust")
     keys.activate(paths, "libtrust", grace=GRACE)
@@ -317,14 +318,14 @@ def test_a_running_issuer_keeps_its_key_until_restarted(state: State, paths: Cer
 
 
 @pytest.mark.app_config(KID_FORMAT="jwk-thumbprint")
-def test_load_issuer_warns_when_jwks_has_other_kids(state: State, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="authsvc.state"):
+def test_load_issuer_warns_when_jwks_has_other_kids(state: Services, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="authsvc.db.services"):
         state.load_issuer()
     assert "jwk-thumbprint kids; run `authsvc certs publish`" in caplog.text
 
 
-def test_load_issuer_is_quiet_when_files_are_current(state: State, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="authsvc.state"):
+def test_load_issuer_is_quiet_when_files_are_current(state: Services, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="authsvc.db.services"):
         state.load_issuer()
     assert caplog.text == ""
 

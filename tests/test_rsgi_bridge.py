@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from granian._granian import RSGIProtocolClosed
 
-from authsvc.rsgi_bridge import BodyFirstWSGI, WSGIApp
+from authsvc.server.rsgi_bridge import BodyFirstWSGI, WSGIApp
 
 
 class Headers:

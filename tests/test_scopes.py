@@ -2,8 +2,7 @@
 
 import pytest
 
-from authsvc.errors import InvalidName, InvalidScope
-from authsvc.scopes import (
+from authsvc.core.scopes import (
     MAX_NAME_LENGTH,
     MAX_SCOPES,
     Scope,
@@ -12,6 +11,7 @@ from authsvc.scopes import (
     parse_scopes,
     validate_repository_name,
 )
+from authsvc.errors import InvalidName, InvalidScope
 
 NAME_255 = "a" * 127 + "/" + "b" * 127
 NAME_256 = "a" * 128 + "/" + "b" * 127

@@ -31,10 +31,10 @@ from e2e.processes import Service, free_port, https_status, start_service, wait_
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from authsvc import create_app
-from authsvc.api import HSTS
-from authsvc.certs import CertPaths, bootstrap
 from authsvc.cli import cli
 from authsvc.config import DEFAULTS
+from authsvc.pki.certs import CertPaths, bootstrap
+from authsvc.web.api import HSTS
 
 LOOPBACK = "127.0.0.1"
 # What the client reports when the server refuses the TLS version with an alert.
@@ -281,7 +281,7 @@ def test_serve_refuses_every_private_key_it_reads_when_others_may(
     def must_not_serve(**options: Any) -> None:
         raise AssertionError("serve started with an unsafe key")
 
-    monkeypatch.setattr("authsvc.server.Granian", must_not_serve)
+    monkeypatch.setattr("authsvc.server.serve.Granian", must_not_serve)
     path = getattr(CertPaths(tmp_path / "certs"), attr)
     path.chmod(mode)
     result = serve_runner.invoke(cli, ["serve", "--port", "1"])
@@ -307,7 +307,7 @@ class FakeGranian:
 
 def test_serve_starts_with_owner_only_keys(serve_runner: FlaskCliRunner, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("authsvc.server.Granian", FakeGranian)
+    monkeypatch.setattr("authsvc.server.serve.Granian", FakeGranian)
     monkeypatch.setattr(FakeGranian, "made", [])
     result = serve_runner.invoke(cli, ["serve", "--port", "1", "--workers", "3"])
     assert result.exit_code == 0, result.output
@@ -317,7 +317,7 @@ def test_serve_starts_with_owner_only_keys(serve_runner: FlaskCliRunner, tmp_pat
     assert {key: str(value) for key, value in server.options.items() if key in (
         "target", "interface", "http", "ssl_cert", "ssl_key", "ssl_protocol_min", "port",
         "workers")} == {
-        "target": "authsvc.server:worker_app", "interface": "rsgi", "http": "1",
+        "target": "authsvc.server.serve:worker_app", "interface": "rsgi", "http": "1",
         "ssl_cert": str(certs.authsvc), "ssl_key": str(certs.authsvc_key),
         "ssl_protocol_min": "tls1.2", "port": "1", "workers": "3"}
     assert server.options["factory"] is True

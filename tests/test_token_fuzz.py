@@ -3,7 +3,7 @@ admin API never answer 5xx or leak a stack trace, and no token holds more, or le
 requested ∩ allowed.
 
 What a token may hold is decided here by an oracle written from the rules (PROTOCOL §1.5,
-``authsvc/policy.py``'s docstring) without calling ``authsvc.policy``, and compared both ways
+``authsvc/policy.py``'s docstring) without calling ``authsvc.core.policy``, and compared both ways
 with what the service granted.
 
 Requests are built as raw WSGI values (``QUERY_STRING``, ``HTTP_AUTHORIZATION``, body bytes) so
@@ -28,11 +28,11 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from authsvc.audit import Origin, set_origin
+from authsvc.core.scopes import MAX_NAME_LENGTH, MAX_SCOPES, parse_scope, parse_scopes
+from authsvc.db.audit import Origin, set_origin
+from authsvc.db.models import db
+from authsvc.db.services import Services, services_of
 from authsvc.errors import Conflict, InvalidScope
-from authsvc.models import db
-from authsvc.scopes import MAX_NAME_LENGTH, MAX_SCOPES, parse_scope, parse_scopes
-from authsvc.state import State
 from tests.conftest import PASSWORD, empty_tables
 
 Decode = Callable[..., dict[str, Any]]
@@ -322,7 +322,7 @@ class SmallWorld:
 
 def small_world(app: Flask) -> SmallWorld:
     with app.app_context():
-        state: State = app.extensions["authsvc"]
+        state: Services = services_of(app)
         state.accounts.create_user("alice", PASSWORD)
         state.accounts.create_user("root", PASSWORD, admin=True)
         state.repos.create("alice/pub", "public")
@@ -500,7 +500,7 @@ def test_a_nul_in_one_request_does_not_block_the_audit_trail(
     """With batched audit writes, one event that cannot be stored must not keep the others
     from being written (on PostgreSQL a NUL makes the whole batch fail)."""
     make_user("alice")
-    state: State = app.extensions["authsvc"]
+    state: Services = services_of(app)
     state.audit.batch_seconds = 60  # batch, but flush by hand:
     state.audit._flusher_pid = os.getpid()  # no background flusher thread for this test
     try:
@@ -835,7 +835,7 @@ def scenarios(draw: st.DrawFn) -> tuple[World, list[TokenRequest]]:
     return world, draw(st.lists(token_requests(world), min_size=1, max_size=6))
 
 
-def build(state: State, world: World) -> None:
+def build(state: Services, world: World) -> None:
     """Make ``world`` true through the services; the model follows what they allowed."""
     for name, user in world.users.items():
         state.accounts.create_user(name, None if user.robot else PASSWORD, admin=user.admin,
@@ -1017,10 +1017,10 @@ def check_against_oracle(world: World, request: TokenRequest, response: Any,
 
 
 @pytest.fixture
-def fresh_database(app: Flask) -> Iterator[Callable[[], State]]:
+def fresh_database(app: Flask) -> Iterator[Callable[[], Services]]:
     """Empties the database; hypothesis runs many examples in one test function."""
 
-    def reset() -> State:
+    def reset() -> Services:
         set_origin(Origin())
         db.session.remove()
         if app.config["DATABASE_URL"]:
@@ -1028,7 +1028,7 @@ def fresh_database(app: Flask) -> Iterator[Callable[[], State]]:
         else:
             db.drop_all()
             db.create_all()
-        return app.extensions["authsvc"]  # type: ignore[no-any-return]
+        return services_of(app)
 
     with app.app_context():
         yield reset
@@ -1038,7 +1038,7 @@ def fresh_database(app: Flask) -> Iterator[Callable[[], State]]:
 @settings(FUZZ, max_examples=200)
 @given(scenario=scenarios())
 def test_every_granted_action_matches_the_oracle(
-        client: FlaskClient, decode: Decode, fresh_database: Callable[[], State],
+        client: FlaskClient, decode: Decode, fresh_database: Callable[[], Services],
         scenario: tuple[World, list[TokenRequest]]) -> None:
     world, requests = scenario
     state = fresh_database()
@@ -1057,7 +1057,7 @@ def test_every_granted_action_matches_the_oracle(
 
 @NO_LOCKOUT
 def test_oracle_catches_over_and_under_granting(client: FlaskClient, decode: Decode,
-                                               fresh_database: Callable[[], State]) -> None:
+                                               fresh_database: Callable[[], Services]) -> None:
     """Known answers, checked against the service and the oracle alike: the corners the random
     worlds reach only now and then (namespace prefixes, tokens of admins, single-component
     names)."""

@@ -14,12 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from authsvc.core.scopes import Scope
+from authsvc.core.tokens import IssuedToken, TokenIssuer
 from authsvc.errors import CertificateError
-from authsvc.scopes import Scope
-from authsvc.tokens import (
-    IssuedToken,
+from authsvc.pki.signing_keys import (
     SigningKey,
-    TokenIssuer,
     algorithm_for,
     jwk_thumbprint,
     jwks_document,

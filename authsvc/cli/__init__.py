@@ -2,7 +2,7 @@
 
 from flask.cli import ScriptInfo
 
-from authsvc import create_app
+from authsvc.app import create_app
 from authsvc.cli import audit, certs, db, repos, setup, tokens, users  # noqa: F401 - commands
 from authsvc.cli.base import cli
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import click
 
 from authsvc.cli.base import app_state, cli, command
-from authsvc.log_output import one_line
+from authsvc.core.escaping import one_line
 
 
 @command(cli, "audit")

@@ -11,16 +11,16 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from authsvc.audit import Origin, acting_as
+from authsvc.db.audit import Origin, acting_as
+from authsvc.db.services import Services, services_of
 from authsvc.errors import AuthsvcError
-from authsvc.state import State
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
 
 
-def app_state() -> State:
-    return current_app.extensions["authsvc"]  # type: ignore[no-any-return]
+def app_state() -> Services:
+    return services_of(current_app)
 
 
 def reports_errors(func: F) -> F:

@@ -5,18 +5,18 @@ from pathlib import Path
 
 import click
 
-from authsvc import keys
-from authsvc.certs import (
+from authsvc.cli.base import app_state, cli, command
+from authsvc.errors import CertificateError
+from authsvc.pki import key_set as keys
+from authsvc.pki.certs import (
     CertPaths,
     bootstrap,
     signing_public_key,
     trusted_certificates,
     write_trust_files,
 )
-from authsvc.cli.base import app_state, cli, command
-from authsvc.errors import CertificateError
-from authsvc.registry_config import registry_config
-from authsvc.tokens import KidFormat, algorithm_for
+from authsvc.pki.registry_config import registry_config
+from authsvc.pki.signing_keys import KidFormat, algorithm_for
 
 
 @cli.group("certs")

@@ -3,8 +3,8 @@
 import click
 
 from authsvc.cli.base import cli, command
-from authsvc.database import current_revision, head_revision, upgrade
-from authsvc.models import db
+from authsvc.db.models import db
+from authsvc.db.schema import current_revision, head_revision, upgrade
 
 
 def redacted_url() -> str:

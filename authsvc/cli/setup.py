@@ -5,12 +5,12 @@ from pathlib import Path
 import click
 from flask import current_app
 
-from authsvc.certs import bootstrap
 from authsvc.cli.base import DEFAULT_HOSTS, app_state, cli, command, read_password
 from authsvc.cli.db import redacted_url
-from authsvc.database import upgrade
-from authsvc.models import db
-from authsvc.passwords import generate_password
+from authsvc.core.passwords import generate_password
+from authsvc.db.models import db
+from authsvc.db.schema import upgrade
+from authsvc.pki.certs import bootstrap
 
 # -- set-up -------------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
 @click.option("--workers", type=int, default=None, help="Worker processes.")
 def serve_command(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve authsvc over HTTPS with the bootstrapped certificate."""
-    from authsvc.server import serve
+    from authsvc.server.serve import serve
 
     config = current_app.config
     state = app_state()

@@ -1,4 +1,4 @@
-"""Reading authsvc's audit lines (``authsvc.audit: {json}``) out of its server log."""
+"""Reading authsvc's audit lines (``authsvc.db.audit: {json}``) out of its server log."""
 
 import json
 from typing import Any

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from authsvc.log_output import FLUSH_INTERVAL
+from authsvc.server.log_output import FLUSH_INTERVAL
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_CHARS = 6000
@@ -21,7 +21,7 @@ LOG_TAIL_CHARS = 6000
 
 def settle_log() -> None:
     """Wait until the lines of requests already answered are in the log: ``authsvc serve``
-    writes its log in batches (authsvc.log_output)."""
+    writes its log in batches (authsvc.server.log_output)."""
     time.sleep(3 * FLUSH_INTERVAL)
 
 

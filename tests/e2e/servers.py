@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from authsvc.database import empty_postgres_database
+from authsvc.db.schema import empty_postgres_database
 
 from .processes import Service, free_port, https_status, start_service, wait_for
 

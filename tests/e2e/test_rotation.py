@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from authsvc.certs import cert_pem, generate_key, make_signing_cert
-from authsvc.scopes import Scope
-from authsvc.tokens import TokenIssuer, load_signing_key
+from authsvc.core.scopes import Scope
+from authsvc.core.tokens import TokenIssuer
+from authsvc.pki.certs import cert_pem, generate_key, make_signing_cert
+from authsvc.pki.signing_keys import load_signing_key
 
 from .clients import (
     AuthsvcCli,

@@ -1,0 +1,203 @@
+"""Who may do what: a pure function of the subject, the requested scope and the repository facts.
+
+A repository name is the registry's name, exactly as the registry sees it; nothing is stripped
+from it, so ``john.smith/app`` lies in the namespace ``john.smith``.
+
+Rules, in the order they are applied:
+
+* a name that is not a repository path (``myreg:5000/alice/x``: the scope grammar allows a
+  ``host[:port]/`` prefix, the registry cannot hold such a name) is granted nothing, to anyone,
+  admins included: it lies in no user namespace and no repository record can have it;
+* a disabled user holds nothing;
+* an admin holds every repository action and ``registry:catalog:*`` (nobody else gets catalog);
+* a user holds every action in the namespace of their own name: the first component of a name
+  of two or more components (``alice/…``); single-component names (``httpd``) have no user
+  owner: only admins write them;
+* anyone, anonymous included, may ``pull`` a public repository;
+* explicit grants add actions on one repository or a whole namespace (``alice/*``);
+* a caller using an access token holds at most what the token allows, on the repositories it
+  names, and never the catalog.
+
+Anything else is denied. The result is always the requested actions ∩ the held ones; a denial is
+an empty set, never an exception.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from authsvc.core.scopes import Scope
+from authsvc.errors import InvalidRequest
+
+PULL, PUSH, DELETE, ALL = "pull", "push", "delete", "*"
+REPOSITORY_ACTIONS = frozenset({PULL, PUSH, DELETE})
+CATALOG = ("registry", "catalog")
+
+
+@dataclass(frozen=True)
+class TokenLimit:
+    """What an access token allows: ``actions`` on ``targets`` (repositories or ``ns/*``),
+    every repository when ``targets`` is empty."""
+
+    actions: frozenset[str]
+    targets: tuple[str, ...] = ()
+
+    def allows(self, path: str) -> bool:
+        return not self.targets or any(Grant(t, self.actions).covers(path) for t in self.targets)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The caller: ``name`` is None for an anonymous request; ``limit`` is set when the caller
+    authenticated with an access token instead of a password."""
+
+    name: str | None
+    admin: bool = False
+    disabled: bool = False
+    limit: TokenLimit | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.name is None
+
+
+ANONYMOUS = Subject(None)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Actions given to a user on ``target``: a repository path or a namespace ``ns/*``."""
+
+    target: str
+    actions: frozenset[str]
+
+    def covers(self, path: str) -> bool:
+        if self.target.endswith("/*"):
+            return path.startswith(self.target[:-1])
+        return self.target == path
+
+
+@dataclass(frozen=True)
+class RepoFacts:
+    """What the store knows about one repository path, as seen by one subject."""
+
+    path: str
+    public: bool = False
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+    #: Registered in the store (a pushed repository is registered on its first push token).
+    exists: bool = False
+
+
+def namespace_of(path: str) -> str | None:
+    """The user namespace that owns ``path``; None for single-component (admin-owned) names."""
+    head, sep, _ = path.partition("/")
+    return head if sep else None
+
+
+def owns(subject: Subject, path: str) -> bool:
+    """Admins own every repository, users the ones in their namespace: grants and visibility
+    add nothing to what an owner holds (an access token's limit still applies)."""
+    return subject.admin or (subject.name is not None and namespace_of(path) == subject.name)
+
+
+def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
+    """Every concrete repository action ``subject`` holds on ``repo``."""
+    if subject.disabled:
+        return frozenset()
+    if owns(subject, repo.path):
+        held = set(REPOSITORY_ACTIONS)
+    else:
+        held = {PULL} if repo.public else set()
+        if subject.name is not None:
+            for grant in repo.grants:
+                if grant.covers(repo.path):
+                    held |= grant.actions & REPOSITORY_ACTIONS
+    if subject.limit is not None:
+        held &= subject.limit.actions if subject.limit.allows(repo.path) else set()
+    return frozenset(held)
+
+
+def granted_actions(subject: Subject, scope: Scope, repo: RepoFacts | None) -> frozenset[str]:
+    """The actions to put in the token for ``scope``: requested ∩ held.
+
+    A requested ``*`` stands for every action; it is answered with the concrete actions held, and
+    with ``*`` itself only when the subject holds them all.
+    """
+    if (scope.type, scope.name) == CATALOG:
+        allowed = subject.admin and not subject.disabled and subject.limit is None
+        return scope.actions & {ALL} if allowed else frozenset()
+    if repo is None or not scope.is_repository_path:
+        return frozenset()
+    held = held_actions(subject, repo)
+    granted = scope.actions & held
+    if ALL in scope.actions:
+        granted = frozenset({ALL}) if held >= REPOSITORY_ACTIONS else held
+    return granted
+
+
+def parse_actions(text: str | Iterable[str]) -> frozenset[str]:
+    """Read ``pull,push`` (or a list) into a set of repository actions; ``*`` means all three.
+
+    Raises InvalidRequest naming the first unknown action.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    actions = {a.strip() for a in items if a.strip()}
+    if ALL in actions:
+        return REPOSITORY_ACTIONS
+    unknown = sorted(actions - REPOSITORY_ACTIONS)
+    if unknown:
+        raise InvalidRequest(f"unknown action {unknown[0]!r}: use pull, push, delete or *")
+    if not actions:
+        raise InvalidRequest("no action given: use pull, push, delete or *")
+    return frozenset(actions)
+
+
+# -- who may change what through the admin API and the self-service routes -------------------
+#
+# An access token's permission bounds what it may change as well as what it may pull and push.
+# Managing grants (on a repository or a namespace), changing visibility and deleting repository
+# records need a password login: no access-token permission allows them, an admin's token
+# neither. A token that may push to a path may register that repository as the push would (with
+# the default visibility). Grants are read by the owner or an admin, a token within its reach.
+
+def password_login(actor: Subject) -> bool:
+    """True for an enabled user who logged in with a password, not an access token."""
+    return actor.name is not None and not actor.disabled and actor.limit is None
+
+
+def may_manage_user(actor: Subject, username: str) -> bool:
+    """Admins manage every user; a user manages their own password and tokens.
+
+    Credentials (passwords, tokens) are changed only by someone who logged in with a password:
+    an access token cannot mint itself a broader successor.
+    """
+    return password_login(actor) and (actor.admin or actor.name == username)
+
+
+def may_manage_namespace(actor: Subject, namespace: str) -> bool:
+    """Set and revoke grants on ``namespace/*``: the user of that name or an admin, logged in
+    with a password."""
+    return password_login(actor) and (actor.admin or actor.name == namespace)
+
+
+def may_manage_repository(actor: Subject, path: str) -> bool:
+    """Change visibility, delete the record, set and revoke grants: the namespace owner or an
+    admin (single-component repositories belong to admins), logged in with a password."""
+    return password_login(actor) and owns(actor, path)
+
+
+def may_create_repository(actor: Subject, path: str, default_visibility: bool) -> bool:
+    """Register the repository ``path``: whoever may manage it; with an access token, only as a
+    push would, so only when the token may push to ``path`` and the repository gets the
+    default visibility (``default_visibility``)."""
+    if actor.limit is None:
+        return may_manage_repository(actor, path)
+    return (default_visibility and not actor.disabled and owns(actor, path)
+            and PUSH in actor.limit.actions and actor.limit.allows(path))
+
+
+def may_read_grants(actor: Subject, target: str) -> bool:
+    """List the grants on ``target`` (a repository path or ``ns/*``): its owner or an admin;
+    with an access token only on a target the token reaches (every permission pulls)."""
+    if actor.disabled or not owns(actor, target):
+        return False
+    return actor.limit is None or actor.limit.allows(target)

@@ -1,0 +1,121 @@
+"""Minting the registry's bearer JWT (``docs/spec/auth/jwt.md``). Pure: key and clock injected.
+
+The header carries ``kid`` and, unless switched off, ``x5c`` with the signing certificate: every
+registry version tries ``x5c`` first, and 2.8 falls back to the libtrust ``kid`` (PROTOCOL §1.6).
+"""
+
+import json
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import jwt
+
+from authsvc.core.scopes import Scope
+from authsvc.pki.signing_keys import SigningKey
+
+#: How far ``nbf`` is set back, for clients and registries whose clocks run a little behind.
+NOT_BEFORE_SLACK = 5
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    issued_at: int
+    expires_in: int
+
+    @cached_property
+    def issued_at_rfc3339(self) -> str:
+        return datetime.fromtimestamp(self.issued_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def answer(self) -> dict[str, Any]:
+        """The token endpoint's answer (PROTOCOL §1.3): ``token`` and its OAuth2 alias."""
+        return {"token": self.token, "access_token": self.token,
+                "expires_in": self.expires_in, "issued_at": self.issued_at_rfc3339}
+
+    @cached_property
+    def answer_json(self) -> bytes:
+        """``answer`` as JSON, made once per token (a cached token is answered many times)."""
+        return json.dumps(self.answer(), separators=(",", ":")).encode()
+
+
+def access_claim(grants: Sequence[tuple[Scope, frozenset[str]]]) -> list[dict[str, Any]]:
+    """The ``access`` claim: one entry per requested resource, denied ones with no actions."""
+    return [{"type": scope.type, "name": scope.name, "actions": sorted(actions)}
+            for scope, actions in grants]
+
+
+CacheKey = tuple[str, str, tuple[tuple[str, str, tuple[str, ...]], ...]]
+
+
+class TokenIssuer:
+    """Signs registry tokens with one key, for one issuer, with a fixed lifetime.
+
+    With ``cache_seconds`` > 0, a request for exactly the same subject, audience and granted
+    access within that many seconds of a signed token gets that token again (with its own
+    ``issued_at``, so clients still see the right expiry) instead of a new signature.
+    """
+
+    def __init__(
+        self, key: SigningKey, issuer: str, ttl: int, *,
+        include_x5c: bool = True, clock: Callable[[], float] = time.time,
+        cache_seconds: int = 0, cache_size: int = 10_000,
+    ) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.ttl = ttl
+        self.clock = clock
+        self.cache_seconds = min(cache_seconds, ttl // 2)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[CacheKey, IssuedToken] = OrderedDict()
+        self._lock = threading.Lock()
+        self._headers: dict[str, Any] = {"kid": key.kid}
+        if include_x5c:
+            self._headers["x5c"] = [key.x5c]
+
+    def issue(
+        self, subject: str | None, audience: str,
+        grants: Sequence[tuple[Scope, frozenset[str]]],
+    ) -> IssuedToken:
+        """A token for ``subject`` ("" when anonymous) holding exactly ``grants``."""
+        if self.cache_seconds <= 0:
+            return self._sign(subject, audience, grants)
+        key: CacheKey = (subject or "", audience, tuple(
+            (scope.type, scope.name, tuple(sorted(actions))) for scope, actions in grants))
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and now - cached.issued_at < self.cache_seconds:
+                return cached
+        issued = self._sign(subject, audience, grants)
+        with self._lock:
+            self._cache[key] = issued
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return issued
+
+    def _sign(
+        self, subject: str | None, audience: str,
+        grants: Sequence[tuple[Scope, frozenset[str]]],
+    ) -> IssuedToken:
+        now = int(self.clock())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject or "",
+            "aud": audience,
+            "iat": now,
+            "nbf": now - NOT_BEFORE_SLACK,
+            "exp": now + self.ttl,
+            "jti": secrets.token_urlsafe(16),
+            "access": access_claim(grants),
+        }
+        token = jwt.encode(claims, self.key.private_key, algorithm=self.key.algorithm,
+                           headers=self._headers)
+        return IssuedToken(token, now, self.ttl)

@@ -1,0 +1,199 @@
+"""The audit trail: who was given or refused which token, and who changed what.
+
+Each event is stored in the database (in the same transaction as the change it describes) and
+written as one JSON log line on the ``authsvc.db.audit`` logger. Events hold names, ids, addresses
+and scopes, never a password or a token.
+"""
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import scoped_session
+
+from authsvc.core.escaping import one_line
+from authsvc.db.models import AuditEvent
+
+log = logging.getLogger("authsvc.audit")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who is acting and from where, for the events of one request or one CLI command."""
+
+    actor: str = ""
+    remote_addr: str = ""
+    client_id: str = ""
+
+
+# Origin is frozen, so sharing the default instance is safe.
+_origin: ContextVar[Origin] = ContextVar("authsvc_audit_origin", default=Origin())  # noqa: B039
+
+
+@contextmanager
+def acting_as(origin: Origin) -> Iterator[None]:
+    """Attribute the events recorded inside the block to ``origin``."""
+    token = _origin.set(origin)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def set_origin(origin: Origin) -> None:
+    """Attribute the rest of this context's events to ``origin`` (one web request)."""
+    _origin.set(origin)
+
+
+def current_origin() -> Origin:
+    return _origin.get()
+
+
+def set_actor(actor: str) -> None:
+    """The rest of this context's events are ``actor``'s (once the request's credentials
+    proved who it is)."""
+    origin = _origin.get()
+    _origin.set(Origin(actor, origin.remote_addr, origin.client_id))
+
+
+def _clip(text: str, size: int) -> str:
+    """At most ``size`` characters, NUL shown as ``\\0`` (databases cannot store it)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\0")
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str
+    target: str = ""
+    service: str = ""
+    requested: str = ""
+    granted: str = ""
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _columns(event: Event, actor: str | None) -> dict[str, Any]:
+    """The audit row for ``event`` in the current origin; logs it as one JSON line."""
+    origin = current_origin()
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "at": now, "action": event.action,
+        "actor": _clip(origin.actor if actor is None else actor, 300),
+        "target": _clip(event.target, 600), "remote_addr": _clip(origin.remote_addr, 64),
+        "client_id": _clip(origin.client_id, 128), "service": _clip(event.service, 255),
+        "requested": _clip(event.requested, 4000), "granted": _clip(event.granted, 4000),
+        "detail": _clip(event.detail, 1000)}
+    if log.isEnabledFor(logging.INFO):
+        line = {key: value for key, value in values.items() if value and key not in _ALWAYS}
+        line.update({"at": now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                     "actor": values["actor"],
+                     "remote_addr": values["remote_addr"], "client_id": values["client_id"],
+                     **event.extra})
+        # one line whatever the fields hold, even through another formatter than authsvc's
+        log.info(one_line(json.dumps(line, sort_keys=True, ensure_ascii=False)))
+    return values
+
+
+#: Fields every log line has, empty or not.
+_ALWAYS = frozenset({"at", "actor", "remote_addr", "client_id"})
+
+
+class Audit:
+    """Writes audit events. ``batch_seconds`` > 0 lets high-volume events (tokens issued) be
+    written in one transaction per interval by a background thread instead of one per request;
+    0 writes every event at once."""
+
+    def __init__(self, session: scoped_session, batch_seconds: float = 0) -> None:  # type: ignore[type-arg]
+        self.session = session
+        self.batch_seconds = batch_seconds
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._flusher_pid: int | None = None
+
+    def add(self, event: Event, *, actor: str | None = None) -> None:
+        """Stage ``event`` in the session (the caller commits) and log it as one JSON line."""
+        self.session.add(AuditEvent(**_columns(event, actor)))
+
+    def record(self, event: Event, *, actor: str | None = None) -> None:
+        """Add ``event`` and commit it on its own (for events with no change to go with)."""
+        self.add(event, actor=actor)
+        self.session.commit()
+
+    def record_soon(self, event: Event, *, actor: str | None = None) -> None:
+        """Record ``event`` within ``batch_seconds`` (at once when batching is off)."""
+        if self.batch_seconds <= 0:
+            self.record(event, actor=actor)
+            return
+        values = _columns(event, actor)
+        with self._lock:
+            if self._flusher_pid != os.getpid():  # first use in this process
+                self._pending = []  # a forked worker's parent writes its own rows
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_forever, name="audit-flush",
+                                 daemon=True).start()
+                atexit.register(self.flush)
+            self._pending.append(values)
+            if self._engine is None:
+                self._engine = self.session.get_bind()  # type: ignore[assignment]
+
+    def flush(self) -> None:
+        """Write the pending batched events in one transaction."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if not rows or self._engine is None or self._flusher_pid != os.getpid():
+            return  # (rows a forked process inherited are its parent's to write)
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(AuditEvent.__table__), rows)
+        except OperationalError:  # the database is away: keep them for the next try
+            log.warning("could not write %d audit events; will retry", len(rows))
+            with self._lock:
+                self._pending = rows + self._pending
+        except SQLAlchemyError:  # one bad row must not block the others: write them one by one
+            for row in rows:
+                try:
+                    with self._engine.begin() as connection:
+                        connection.execute(insert(AuditEvent.__table__), [row])
+                except SQLAlchemyError:
+                    log.exception("dropped an audit event the database refused: %s",
+                                  row.get("action"))
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self.batch_seconds)
+            self.flush()
+
+    def search(self, *, actor: str | None = None, action: str | None = None,
+               target: str | None = None, since: datetime | None = None,
+               offset: int = 0, limit: int | None = 100) -> tuple[Sequence[AuditEvent], int]:
+        """Events newest first, filtered by exact actor, action prefix and target, and the
+        total that match."""
+        where = []
+        if actor is not None:
+            where.append(AuditEvent.actor == actor)
+        if action:
+            where.append(AuditEvent.action.startswith(action, autoescape=True))
+        if target is not None:
+            where.append(AuditEvent.target == target)
+        if since is not None:
+            where.append(AuditEvent.at >= since)
+        total = self.session.execute(select(func.count(AuditEvent.id)).where(*where)).scalar_one()
+        rows = self.session.execute(
+            select(AuditEvent).where(*where).order_by(AuditEvent.id.desc())
+            .offset(offset).limit(limit)).scalars().all()
+        return rows, int(total)

@@ -1,0 +1,120 @@
+"""The service container: the services one app holds (password hasher, accounts,
+repositories, tokens, audit...), wired once, and the one typed way to reach them."""
+
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import scoped_session
+
+from authsvc.core.client_address import trusted_networks
+from authsvc.core.credential_cache import CredentialCache
+from authsvc.core.passwords import PasswordHasher
+from authsvc.core.tokens import TokenIssuer
+from authsvc.db.access_tokens import AccessTokens
+from authsvc.db.accounts import Accounts
+from authsvc.db.audit import Audit
+from authsvc.db.credentials import Credentials
+from authsvc.db.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
+from authsvc.db.reads import Reads
+from authsvc.db.refresh_tokens import RefreshTokens
+from authsvc.db.repositories import Repositories
+from authsvc.errors import CertificateError
+from authsvc.pki.certs import CertPaths, check_private_key_file
+from authsvc.pki.key_set import read_key_set, unpublished
+from authsvc.pki.signing_keys import load_signing_key
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def failure_store(config: Mapping[str, Any], session: scoped_session,  # type: ignore[type-arg]
+                  reads: Reads) -> FailureStore:
+    """Where failed logins are counted: LOCKOUT_STORE, or Redis when REDIS_URL is set, else
+    the database."""
+    kind = config["LOCKOUT_STORE"]
+    if kind == "auto":
+        kind = "redis" if config["REDIS_URL"] else "database"
+    if kind == "redis":
+        import redis
+
+        return RedisStore(redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2),
+                          prefix=config["REDIS_PREFIX"] + "lockout:")
+    if kind == "memory":
+        return MemoryStore()
+    return DatabaseStore(session, reads)
+
+
+class Services:
+    """Built once per app by ``create_app``; the signing key is loaded on first use."""
+
+    def __init__(self, config: Mapping[str, Any], session: scoped_session) -> None:  # type: ignore[type-arg]
+        self.config = config
+        self.certs = CertPaths(Path(config["CERTS_DIR"]))
+        self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])
+        #: Networks whose X-Forwarded-For is believed (empty: the peer is the client).
+        self.trusted_proxies = trusted_networks(config["TRUSTED_PROXIES"])
+        self.audit = Audit(session, config["AUDIT_BATCH_SECONDS"])
+        reads = Reads(session)  # one per app: a connection per thread, shared by the services
+        self.accounts = Accounts(session, self.hasher, self.audit,
+                                 CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]), reads)
+        self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"], reads)
+        self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"],
+                                            reads)
+        self.access_tokens = AccessTokens(session, self.audit, reads)
+        self.throttle = LoginThrottle(
+            failure_store(config, session, reads), account_limit=config["LOCKOUT_ATTEMPTS"],
+            address_limit=config["LOCKOUT_ADDRESS_ATTEMPTS"], window=config["LOCKOUT_WINDOW"])
+        self.credentials = Credentials(self.accounts, self.access_tokens, self.refresh_tokens,
+                                       self.throttle, self.audit)
+        self._issuer: TokenIssuer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        """The token issuer; raises CertificateError when the signing key is unusable."""
+        if self._issuer is None:
+            with self._lock:
+                if self._issuer is None:
+                    self._issuer = self.load_issuer()
+        return self._issuer
+
+    def load_issuer(self) -> TokenIssuer:
+        """A token issuer with the active signing key (``token-signing-key.pem``).
+
+        Raises CertificateError when the key is unsafe (group or others may read it) or
+        unusable. Logs a warning when ``rootcertbundle.pem``/``jwks.json`` do not publish the
+        signing keys with KID_FORMAT kids: a registry that reads them may refuse tokens.
+        """
+        check_private_key_file(self.certs.signing_key)
+        kid_format = self.config["KID_FORMAT"]
+        key = load_signing_key(self.certs.signing_key.read_bytes(),
+                               self.certs.signing.read_bytes(), kid_format)
+        try:
+            problems = unpublished(self.certs, read_key_set(self.certs, kid_format), kid_format)
+        except CertificateError as e:
+            problems = [e.message]
+        for problem in problems:
+            log.warning("%s; run `authsvc certs publish` and restart the registry", problem)
+        return TokenIssuer(key, self.config["ISSUER"], self.config["TOKEN_TTL"],
+                           include_x5c=self.config["TOKEN_X5C"],
+                           cache_seconds=self.config["TOKEN_CACHE_SECONDS"])
+
+    @property
+    def realm(self) -> str:
+        return f"{self.config['PUBLIC_URL']}/token"
+
+
+#: Where ``create_app`` keeps an app's Services (``app.extensions``).
+EXTENSION = "authsvc"
+
+
+def services_of(app: "Flask") -> Services:
+    """The Services of ``app`` (``create_app`` installed them)."""
+    found = app.extensions[EXTENSION]
+    assert isinstance(found, Services), found  # noqa: S101 - only create_app puts them there
+    return found

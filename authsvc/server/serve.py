@@ -1,0 +1,134 @@
+"""Serving the app over HTTPS with granian: Rust HTTP/1 and TLS (1.2 or newer), WSGI workers.
+
+``serve`` runs in the ``authsvc serve`` process, which only supervises: each worker process
+imports ``worker_app`` and builds its own app from the same environment and instance folder.
+"""
+
+import atexit
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.util
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.common import AbstractServer
+
+from authsvc.app import create_app
+from authsvc.config import ENV_PREFIX
+from authsvc.db.services import services_of
+from authsvc.pki.certs import CertPaths, check_private_key_file
+from authsvc.server.rsgi_bridge import BodyFirstWSGI, WSGIApp
+
+WORKER_TARGET = "authsvc.server.serve:worker_app"
+#: How ``granian`` tells the workers how many threads to run the app on.
+THREADS_VARIABLE = f"{ENV_PREFIX}_THREADS"
+LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+# The path without the query: POST /token reads its form from the query too, so a client may
+# put a password or refresh token there. No header is logged, Authorization least of all.
+ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).1fms'
+# Seconds a worker gets to finish its requests when stopped before it is killed.
+WORKER_KILL_TIMEOUT = 5
+# prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+# One handler, on the root logger: authsvc's INFO lines (audit events among them), granian's
+# own and access lines, and other libraries' warnings, each once, in one format, written in
+# batches (log_output). Granian applies this in the supervisor and again in every worker.
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"authsvc": {"()": "authsvc.server.log_output.LogFormatter", "fmt": LOG_FORMAT}},
+    "handlers": {"stderr": {"class": "authsvc.server.log_output.BatchingStreamHandler",
+                            "formatter": "authsvc"}},
+    "loggers": {"authsvc": {"level": "INFO"}, "_granian": {"level": "INFO"},
+                "granian.access": {"level": "INFO"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+}
+
+
+def _stop_with_supervisor() -> None:
+    """Have this worker stopped (SIGTERM) when the ``authsvc serve`` process dies, even by
+    SIGKILL: granian's workers do not watch their parent, and would keep serving on."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None and os.getppid() != supervisor.pid:  # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _lighter_log_records() -> None:
+    """Skip what log records would gather but LOG_FORMAT never shows (the caller's file and
+    line, thread and multiprocessing names): the logging HOWTO's "Optimization" settings.
+    Every token request writes an audit line, so they add up."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+
+
+def start_worker() -> None:
+    """What every worker process does first, whatever app it serves."""
+    _stop_with_supervisor()
+    _lighter_log_records()
+    # Granian ends a worker with os._exit, which skips atexit: run those handlers (the audit
+    # batch flush among them) when the worker process ends, as they would run elsewhere.
+    multiprocessing.util.Finalize(None, atexit._run_exitfuncs, exitpriority=0)
+
+
+def body_first(app: WSGIApp, max_body: int, body_timeout: float) -> BodyFirstWSGI:
+    """``app`` as the server runs it: bodies read first, then ``THREADS`` threads (as
+    ``granian`` left it in the environment)."""
+    threads = int(os.environ.get(THREADS_VARIABLE, "4"))
+    return BodyFirstWSGI(app, threads=threads, max_body=max_body, body_timeout=body_timeout)
+
+
+def worker_app() -> BodyFirstWSGI:
+    """The app of one worker process (granian's factory target)."""
+    start_worker()
+    app = create_app()
+    services_of(app).issuer  # noqa: B018 - load the key, compute its kid: at start
+    return body_first(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"],
+                      app.config["BODY_TIMEOUT"])
+
+
+def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,
+          threads: int) -> None:
+    """Run ``workers`` processes of ``threads`` threads each until SIGTERM or SIGINT, which
+    stop them all.
+
+    The workers read their settings as this process did, from the environment and
+    ``instance_path``. Raises CertificateError, before anything starts, when the HTTPS key
+    is missing or group or others may read it.
+    """
+    certs = CertPaths(certs_root)
+    check_private_key_file(certs.authsvc_key)
+    # The folders as resolved here, whatever the working directory of a worker.
+    os.environ[f"{ENV_PREFIX}_INSTANCE"] = str(instance_path)
+    os.environ[f"{ENV_PREFIX}_CERTS_DIR"] = str(certs_root)
+    granian(WORKER_TARGET, certs, host, port, workers, threads).serve()
+
+
+def granian(target: str, certs: CertPaths, host: str, port: int, workers: int,
+            threads: int) -> "AbstractServer[Any]":
+    """The server ``authsvc serve`` runs, for ``target``, a factory of a ``body_first`` app
+    (the benchmark runs its baselines behind the very same settings): ``threads`` threads per
+    worker call the app."""
+    os.environ[THREADS_VARIABLE] = str(threads)
+    return Granian(
+        target=target, factory=True, interface=Interfaces.RSGI, loop=Loops.uvloop,
+        address=host, port=port, workers=workers,
+        http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(keep_alive=True),
+        ssl_cert=certs.authsvc, ssl_key=certs.authsvc_key, ssl_protocol_min=SSLProtocols.tls12,
+        respawn_failed_workers=True, workers_kill_timeout=WORKER_KILL_TIMEOUT,
+        log_level=LogLevels.info, log_dictconfig=LOGGING,
+        log_access=True, log_access_format=ACCESS_FORMAT)

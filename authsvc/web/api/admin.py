@@ -1,0 +1,144 @@
+"""The admin and self-service API under ``/api/v1``: authentication, body parsing, paging and
+errors shared by its routes (``api/users.py``, ``api/repositories.py``)."""
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from authsvc.core.policy import Subject
+from authsvc.db.audit import current_origin, set_origin
+from authsvc.db.services import Services, services_of
+from authsvc.errors import (
+    AuthenticationFailed,
+    AuthsvcError,
+    Forbidden,
+    InvalidRequest,
+    MalformedBody,
+    TooManyAttempts,
+)
+from authsvc.web.api.auth_header import authorization
+
+bp = Blueprint("admin", __name__, url_prefix="/api/v1")
+
+MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
+PUBLIC_ENDPOINTS = {"admin.openapi"}
+
+
+def state() -> Services:
+    return services_of(current_app)
+
+
+def actor() -> Subject:
+    return g.actor  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Every route but the OpenAPI document needs Basic (password or access token) or Bearer
+    (access token) credentials."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    auth = authorization(request.environ.get("HTTP_AUTHORIZATION"))
+    credentials = state().credentials
+    address = current_origin().remote_addr or None  # the client's, behind trusted proxies too
+    if auth is not None and auth.type == "basic" and auth.username and auth.password:
+        g.actor = credentials.basic(auth.username, auth.password, address)
+    elif auth is not None and auth.type == "bearer" and auth.token:
+        g.actor = credentials.bearer(auth.token, address)
+    else:
+        raise AuthenticationFailed("authentication required: Basic or Bearer credentials")
+    set_origin(replace(current_origin(), actor=g.actor.name or ""))
+
+
+@bp.errorhandler(AuthsvcError)
+def api_error(error: AuthsvcError) -> Response:
+    """Validation errors are 422 here (400 stays for bodies that are not JSON objects)."""
+    status = error.status
+    if status == 400 and not isinstance(error, MalformedBody):
+        status = 422
+    response = jsonify(errors=[{"code": error.code, "message": error.message}])
+    response.status_code = status
+    if isinstance(error, AuthenticationFailed):
+        response.headers["WWW-Authenticate"] = 'Basic realm="authsvc"'
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise Forbidden(message)
+
+
+def json_body(fields: Mapping[str, type | tuple[type, ...]],
+              required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The request's JSON object, with only ``fields`` of the given types.
+
+    Raises MalformedBody (400) when the body is not a JSON object (or is nested too deeply to
+    be read), InvalidRequest (422) for unknown or missing fields and wrong types.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json gives up on deep nesting (``[[[…``) with this, not ValueError
+        raise MalformedBody("the JSON body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise MalformedBody("the body must be a JSON object (Content-Type: application/json)")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0][:50]!r}; "
+                             f"allowed: {', '.join(sorted(fields))}")
+    for name in required:
+        if name not in body:
+            raise InvalidRequest(f"the field {name!r} is required")
+    for name, value in body.items():
+        kind = fields[name]
+        kinds: tuple[type, ...] = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python, but true is no number of days
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise InvalidRequest(f"the field {name!r} has the wrong type")
+    return body
+
+
+def string_list(body: Mapping[str, Any], name: str) -> list[str]:
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest(f"the field {name!r} must be a list of strings")
+    return value
+
+
+def page_args() -> tuple[int, int]:
+    """``page`` (from 1) and ``per_page`` (1–100, default 20) from the query string."""
+    try:
+        page = int(request.args.get("page", "1"))
+        per_page = int(request.args.get("per_page", "20"))
+    except ValueError as e:
+        raise InvalidRequest("page and per_page must be whole numbers") from e
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise InvalidRequest(f"page must be from 1 to {MAX_PAGE} and per_page from 1 to "
+                             f"{MAX_PER_PAGE}")
+    return page, per_page
+
+
+def paged(items: list[dict[str, Any]], total: int, page: int, per_page: int) -> Response:
+    return jsonify(items=items, total=total, page=page, per_page=per_page)
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 in UTC with ``Z``; naive values (SQLite) are UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def created(body: dict[str, Any]) -> tuple[Response, int]:
+    return jsonify(body), 201
+
+
+def no_content() -> tuple[str, int]:
+    return "", 204

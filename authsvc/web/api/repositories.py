@@ -1,0 +1,163 @@
+"""``/api/v1`` routes for repositories, their visibility, and grants on repositories and
+namespaces. Who may act is decided by ``policy``; the views only parse and format."""
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from authsvc.core.policy import (
+    PULL,
+    held_actions,
+    may_create_repository,
+    may_manage_namespace,
+    may_manage_repository,
+    may_read_grants,
+)
+from authsvc.db.models import Repository
+from authsvc.db.repositories import (
+    GrantRow,
+    validate_repository_path,
+    validate_target,
+    validate_visibility,
+)
+from authsvc.errors import NotFound
+from authsvc.web.api.admin import (
+    actor,
+    bp,
+    created,
+    json_body,
+    no_content,
+    page_args,
+    paged,
+    require,
+    state,
+    string_list,
+    timestamp,
+)
+
+
+def repository_json(repo: Repository) -> dict[str, Any]:
+    return {"name": repo.name, "visibility": repo.visibility,
+            "created_at": timestamp(repo.created_at)}
+
+
+def grant_json(row: GrantRow) -> dict[str, Any]:
+    return {"username": row.username, "target": row.target, "actions": list(row.actions)}
+
+
+def require_repository_manager(name: str) -> None:
+    """Raises InvalidName (422) for a bad name, Forbidden unless the caller may manage it."""
+    validate_repository_path(name)
+    require(may_manage_repository(actor(), name),
+            f"only the owner of the namespace or an admin, logged in with a password (not an "
+            f"access token), may change {name[:300]!r} or its grants")
+
+
+def require_namespace_manager(namespace: str) -> None:
+    """Raises InvalidName (422) for a bad namespace, Forbidden unless the caller may manage
+    its grants."""
+    validate_target(f"{namespace}/*")
+    require(may_manage_namespace(actor(), namespace),
+            f"only {namespace!r} or an admin, logged in with a password (not an access token), "
+            f"may change grants on the namespace {namespace!r}")
+
+
+def require_grant_reader(target: str) -> None:
+    """Raises InvalidName (422) for a bad target, Forbidden unless the caller may read its
+    grants."""
+    validate_target(target)
+    require(may_read_grants(actor(), target),
+            f"only the owner of the namespace or an admin may read the grants on {target!r}")
+
+
+@bp.post("/repositories")
+def create_repository() -> tuple[Response, int]:
+    body = json_body({"name": str, "visibility": str}, required=("name",))
+    name, visibility = body["name"], body.get("visibility")
+    validate_repository_path(name)
+    repos = state().repos
+    if visibility is not None:
+        validate_visibility(visibility)
+    require(may_create_repository(actor(), name, visibility in (None, repos.default_visibility)),
+            f"only the owner of the namespace or an admin may add {name[:300]!r}; an access "
+            "token only where it may push, with the default visibility")
+    return created(repository_json(repos.create(name, visibility)))
+
+
+@bp.get("/repositories")
+def list_repositories() -> Response:
+    page, per_page = page_args()
+    query = request.args.get("q", "")[:255]
+    repos, total = state().repos.search(actor(), query, (page - 1) * per_page, per_page)
+    return paged([repository_json(r) for r in repos], total, page, per_page)
+
+
+@bp.get("/repositories/<path:name>")
+def get_repository(name: str) -> Response:
+    validate_repository_path(name)
+    repos = state().repos
+    repo = repos.find(name)
+    if repo is None or PULL not in held_actions(actor(), repos.facts(actor(), name)):
+        raise NotFound(f"repository {name[:300]!r} does not exist")
+    return jsonify(repository_json(repo))
+
+
+@bp.patch("/repositories/<path:name>")
+def update_repository(name: str) -> Response:
+    require_repository_manager(name)
+    body = json_body({"visibility": str}, required=("visibility",))
+    return jsonify(repository_json(state().repos.set_visibility(name, body["visibility"])))
+
+
+@bp.delete("/repositories/<path:name>")
+def delete_repository(name: str) -> tuple[str, int]:
+    require_repository_manager(name)
+    state().repos.delete(name)
+    return no_content()
+
+
+def _put_grant(target: str, username: str) -> Response:
+    body = json_body({"actions": list}, required=("actions",))
+    return jsonify(grant_json(state().repos.grant(username, target,
+                                                  string_list(body, "actions"))))
+
+
+# Grants on a repository live under ``/-/``: ``-`` is no repository path component, so no
+# repository name can take these routes, and ``…/grants`` with no ``-`` names a repository.
+
+@bp.get("/repositories/<path:name>/-/grants")
+def list_repository_grants(name: str) -> Response:
+    require_grant_reader(name)
+    return jsonify(items=[grant_json(g) for g in state().repos.list_grants(name)])
+
+
+@bp.put("/repositories/<path:name>/-/grants/<username>")
+def put_repository_grant(name: str, username: str) -> Response:
+    require_repository_manager(name)
+    return _put_grant(name, username)
+
+
+@bp.delete("/repositories/<path:name>/-/grants/<username>")
+def delete_repository_grant(name: str, username: str) -> tuple[str, int]:
+    require_repository_manager(name)
+    state().repos.revoke(username, name)
+    return no_content()
+
+
+@bp.get("/namespaces/<namespace>/grants")
+def list_namespace_grants(namespace: str) -> Response:
+    require_grant_reader(f"{namespace}/*")
+    return jsonify(items=[grant_json(g) for g in state().repos.list_grants(f"{namespace}/*")])
+
+
+@bp.put("/namespaces/<namespace>/grants/<username>")
+def put_namespace_grant(namespace: str, username: str) -> Response:
+    require_namespace_manager(namespace)
+    return _put_grant(f"{namespace}/*", username)
+
+
+@bp.delete("/namespaces/<namespace>/grants/<username>")
+def delete_namespace_grant(namespace: str, username: str) -> tuple[str, int]:
+    require_namespace_manager(namespace)
+    state().repos.revoke(username, f"{namespace}/*")
+    return no_content()
