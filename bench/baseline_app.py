@@ -32,7 +32,7 @@ import bcrypt
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, Response, jsonify, request
 
 from authsvc.pki.certs import CertPaths
@@ -45,7 +45,7 @@ TTL = 900
 
 
 def _access(scopes: list[str]) -> list[dict[str, object]]:
-    access = []
+    access: list[dict[str, object]] = []
     for scope in scopes:
         kind, _, rest = scope.partition(":")
         name, _, actions = rest.rpartition(":")
@@ -60,9 +60,11 @@ def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
         raise ValueError(f"mode must be sign or bcrypt, not {mode!r}")
     certs = CertPaths(Path(certs_dir))
     key = serialization.load_pem_private_key(certs.signing_key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError("the token-signing key must be EC or RSA")
     cert = x509.load_pem_x509_certificate(certs.signing.read_bytes())
     algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
-    headers = {"kid": libtrust_key_id(key.public_key()),  # type: ignore[arg-type]
+    headers = {"kid": libtrust_key_id(key.public_key()),
                "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER))
                        .decode("ascii")]}
     stored = (bcrypt.hashpw(password.encode(), bcrypt.gensalt(bcrypt_rounds))
@@ -85,7 +87,7 @@ def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
         now = int(time.time())
         claims = {"iss": ISSUER, "sub": sub, "aud": service, "iat": now, "nbf": now - 5,
                   "exp": now + TTL, "jti": secrets.token_urlsafe(16), "access": _access(scopes)}
-        token = jwt.encode(claims, key, algorithm=algorithm, headers=headers)  # type: ignore[arg-type]
+        token = jwt.encode(claims, key, algorithm=algorithm, headers=headers)
         return {"token": token, "access_token": token, "expires_in": TTL,
                 "issued_at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
@@ -138,7 +140,7 @@ def serve_gthread(app: Flask, certs: Path, host: str, port: int, workers: int,
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):  # type: ignore[misc]  # gunicorn has no type hints
         def load_config(self) -> None:
             for key, value in {
                     "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",

@@ -1,52 +1,65 @@
-"""Processes the benchmark starts (each in its own session, stopped by process group), and what
-/proc says about them: descendants, RSS, CPU time, and the whole machine's CPU time."""
+"""Processes the benchmark runs: started in their own session and stopped by process group
+(with ``tests/e2e/processes.py``, shared with the end-to-end tests), every one of them stopped
+on errors and on Ctrl-C; the set-up commands it runs to the end; and what /proc says about
+them: descendants, RSS, CPU time, and the whole machine's CPU time."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tests.e2e.processes import console_script, start_process, stop_process
 
 #: Every process started and not yet stopped; ``stop_all`` empties it (also on Ctrl-C).
 STARTED: list[subprocess.Popen[bytes]] = []
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+class BenchError(Exception):
+    """A step of the benchmark failed: the run stops, and says why."""
+
+
+def log(message: str) -> None:
+    """Print a progress line, with the time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def python() -> str:
+    """The Python running the benchmark (the one with this checkout's authsvc)."""
+    return sys.executable
+
+
+def executable(name: str) -> str:
+    """The program ``name``, beside this Python or on PATH; raises BenchError without one."""
+    found = console_script(name)
+    if found is None:
+        raise BenchError(f"{name} is not installed (bench/run installs what it needs)")
+    return found
+
+
 def start(argv: Sequence[str], env: Mapping[str, str], cwd: Path,
           log_path: Path | None = None, stdin: bool = False) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new session (its own process group), output to ``log_path``."""
-    log = log_path.open("ab") if log_path else None
-    try:
-        process = subprocess.Popen(  # noqa: S603 - our own argv
-            list(argv), env=dict(env), cwd=cwd,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=log if log else subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    finally:
-        if log:
-            log.close()
+    """Start ``argv`` in a new session (its own process group), output appended to
+    ``log_path`` (to a pipe without one)."""
+    process = start_process(argv, env, cwd, log_path, stdin=stdin, append=True)
     STARTED.append(process)
     return process
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGTERM the process group, SIGKILL what is left after ``timeout``."""
-    if process.poll() is None:
-        _signal_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout)
-    _signal_group(process.pid, signal.SIGKILL)  # children that outlived their parent
+    stop_process(process, timeout, whole_group=True)
     if process in STARTED:
         STARTED.remove(process)
 
 
 def stop_all() -> None:
+    """Stop every process started and not yet stopped, the newest first."""
     for process in reversed(list(STARTED)):
         try:
             stop(process)
@@ -54,11 +67,30 @@ def stop_all() -> None:
             print(f"bench: could not stop pid {process.pid}: {e}")
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def run_checked(argv: list[str], env: Mapping[str, str], cwd: Path, stdin: str | None = None,
+                timeout: float = 120, stream: bool = False) -> str:
+    """Run a set-up command (in its own session, stopped with the rest on Ctrl-C) and return
+    its output; ``stream`` prints its ``  seed:`` lines as they come. Raises BenchError when
+    it fails."""
+    process = start(argv, env, cwd, stdin=stdin is not None)
     try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+        if stream:
+            lines = []
+            for raw in process.stdout or ():
+                line = raw.decode(errors="replace").rstrip()
+                lines.append(line)
+                if line.startswith("  seed:"):
+                    print(line, flush=True)
+            process.wait(timeout=timeout)
+            out = "\n".join(lines)
+        else:
+            stdout, _ = process.communicate(stdin.encode() if stdin else None, timeout)
+            out = stdout.decode(errors="replace")
+    finally:
+        stop(process)
+    if process.returncode != 0:
+        raise BenchError(f"{' '.join(argv[:4])} failed ({process.returncode}):\n{out[-3000:]}")
+    return out
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -86,6 +118,7 @@ def descendants(root: int) -> list[int]:
 
 
 def rss_mib(pid: int) -> float | None:
+    """The resident memory of ``pid`` in MiB; None when it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):

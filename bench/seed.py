@@ -1,5 +1,5 @@
-"""Seeding the benchmark's authsvc site. Run by ``bench.bench`` in a subprocess with the site's
-``AUTHSVC_*`` environment, after ``authsvc init``::
+"""Seeding the benchmark's authsvc site. Run by the benchmark (``bench.site``) in a subprocess
+with the site's ``AUTHSVC_*`` environment, after ``authsvc init``::
 
     python -m bench.seed small                  # the 10-user case, through authsvc's services
     python -m bench.seed bulk URL --scale 1.0   # growth: 100k users, 10k namespaces, 1M grants
@@ -48,14 +48,14 @@ def seed_small() -> dict[str, int]:
         for name in OTHER_USERS:
             state.repos.create(f"{name}/base", "public")
             state.repos.create(f"{name}/tool", "private")
-        state.repos.grant("bob", PRIVATE_REPO, "pull")
-        state.repos.grant("carol", "alice/*", "pull,push")
-        state.repos.grant(USER, "bob/tool", "pull")
-        state.repos.grant(USER, "carol/*", "pull")
-        state.repos.grant("dave", "alice/app3", "*")
+        state.grants.grant("bob", PRIVATE_REPO, "pull")
+        state.grants.grant("carol", "alice/*", "pull,push")
+        state.grants.grant(USER, "bob/tool", "pull")
+        state.grants.grant(USER, "carol/*", "pull")
+        state.grants.grant("dave", "alice/app3", "*")
         return {"users": state.accounts.count_users(),
                 "repositories": state.repos.search()[1],
-                "grants": len(state.repos.list_grants())}
+                "grants": len(state.grants.list_grants())}
 
 
 def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -197,9 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "bulk":
         result = seed_bulk(args.url, args.scale, args.bcrypt_rounds)
     elif args.command == "reset-postgres":
-        result = reset_postgres(args.url)
+        reset_postgres(args.url)
+        result = None
     else:
-        result = drop_postgres(args.url)
+        drop_postgres(args.url)
+        result = None
     print("RESULT " + json.dumps(result), flush=True)
     sys.exit(0)
 

@@ -2,7 +2,6 @@
 everything the API can change (to prove a refused request changed nothing)."""
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -10,6 +9,7 @@ from flask.testing import FlaskClient
 
 from authsvc.db.services import Services, services_of
 from tests.conftest import PASSWORD
+from tests.token_helpers import Decode
 
 Who = tuple[str, str] | str | None
 ROOT = ("root", PASSWORD)
@@ -46,7 +46,7 @@ def snapshot(app: Flask) -> dict[str, Any]:
         return {
             "users": [(u.username, u.password_hash, u.admin, u.disabled, u.robot) for u in users],
             "repositories": [(r.name, r.visibility) for r in s.repos.search()[0]],
-            "grants": s.repos.list_grants(),
+            "grants": s.grants.list_grants(),
             "access_tokens": [dataclasses.replace(t, last_used_at=None)
                               for n in names for t in s.access_tokens.list_for(n)],
             "refresh_tokens": [(n, r.id) for n in names for r in s.refresh_tokens.list_for(n)],
@@ -61,7 +61,7 @@ def new_token(client: FlaskClient, owner: str = "alice", **body: Any) -> str:
     return str(response.json["token"])
 
 
-def token_actions(client: FlaskClient, decode: Callable[..., dict[str, Any]], name: str,
+def token_actions(client: FlaskClient, decode: Decode, name: str,
                   who: tuple[str, str] | None, actions: str = "pull,push,delete") -> set[str]:
     """The actions ``GET /token`` grants ``who`` (None: anonymous) on the repository ``name``;
     the token's entry names it exactly as asked."""

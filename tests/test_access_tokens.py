@@ -7,7 +7,6 @@ moment; a revoked or expired one is refused with 401. Every refused change is fo
 check that the database is exactly as before.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,37 +16,22 @@ from flask.testing import FlaskClient
 
 from authsvc.db.models import AccessToken, db
 from authsvc.db.services import services_of
-from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, snapshot
+from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, new_token, snapshot
 from tests.conftest import PASSWORD
+from tests.token_helpers import Decode, get_token
+from tests.token_helpers import access_of as access
 
-Decode = Callable[..., dict[str, Any]]
+
 def create(client: FlaskClient, owner: str = "alice", who: Who = None, **body: Any) -> Any:
     """POST a token for ``owner`` (by ``owner`` with a password unless ``who`` says else)."""
     body = {"name": "ci", "permission": "write", **body}
     return call(client, "POST", f"/users/{owner}/tokens", who or (owner, PASSWORD), json=body)
 
 
-def new_token(client: FlaskClient, owner: str = "alice", **body: Any) -> str:
-    response = create(client, owner, **body)
-    assert response.status_code == 201, response.json
-    return str(response.json["token"])
-
-
-def get_token(client: FlaskClient, *scopes: str, auth: tuple[str, str] | None) -> Any:
-    return client.get("/token", query_string={"service": "registry", "scope": list(scopes)},
-                      auth=auth)
-
-
 def password_grant(client: FlaskClient, user: str, password: str, *scopes: str) -> Any:
     return client.post("/token", data={"grant_type": "password", "username": user,
                                        "password": password, "service": "registry",
                                        "client_id": "ci", "scope": list(scopes)})
-
-
-def access(decode: Decode, response: Any) -> dict[str, list[str]]:
-    assert response.status_code == 200, response.json
-    claims = decode(response.json["token"])
-    return {f"{a['type']}:{a['name']}": a["actions"] for a in claims["access"]}
 
 
 def granted(client: FlaskClient, decode: Decode, user: str, secret: str,
@@ -438,3 +422,42 @@ def test_robot_cannot_mint_its_own_tokens(app: Flask, client: FlaskClient, robot
     error_of(create(client, "ci", who=robot, permission="delete"), 403)
     error_of(create(client, "ci", who=("ci", robot), permission="delete"), 403)
     assert snapshot(app) == before
+
+
+# -- on a clock the test sets ---------------------------------------------------------------------
+
+class Clock:
+    """A settable ``now`` for AccessTokens."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def test_a_token_works_until_exactly_its_expiry_and_notes_use_once_a_minute(
+        app: Flask, people: None) -> None:
+    from authsvc.core.opaque_secrets import as_utc
+    from authsvc.db.access_tokens import AccessTokens
+    from authsvc.errors import AuthenticationFailed
+
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    clock = Clock(start)
+    with app.app_context():
+        state = services_of(app)
+        tokens = AccessTokens(db.session, state.audit, state.reads, now=clock)
+        info, secret = tokens.create("alice", "ci", "read", expires_in_days=7)
+        assert (info.created_at, info.expires_at) == (start, start + timedelta(days=7))
+        clock.at = start + timedelta(seconds=59)
+        assert tokens.authenticate(secret).name == "alice"
+        clock.at = start + timedelta(seconds=100)
+        tokens.authenticate(secret)
+        db.session.expire_all()
+        assert tokens.list_for("alice")[0].last_used_at == start + timedelta(seconds=59)
+        clock.at = start + timedelta(days=7) - timedelta(seconds=1)
+        tokens.authenticate(secret)
+        clock.at = start + timedelta(days=7)
+        with pytest.raises(AuthenticationFailed):
+            tokens.authenticate(secret)
+        assert as_utc(db.session.get(AccessToken, info.id).expires_at) == clock.at

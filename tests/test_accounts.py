@@ -1,10 +1,10 @@
-"""The account store: authentication, repositories, grants and the facts policy sees."""
+"""The account store: users, authentication, and what deleting a user takes with it."""
 
 import pytest
 from passlib.context import CryptContext
 
 from authsvc.core.passwords import PasswordHasher
-from authsvc.core.policy import Grant, Subject
+from authsvc.core.policy import Subject
 from authsvc.db.models import User, db
 from authsvc.db.services import Services
 from authsvc.errors import AuthenticationFailed, Conflict, NotFound
@@ -33,32 +33,11 @@ def test_duplicate_user_is_conflict_and_keeps_the_first(state: Services) -> None
     assert state.accounts.authenticate("alice", "first-pass").name == "alice"
 
 
-def test_repo_facts_holds_only_grants_that_can_cover_the_path(state: Services) -> None:
-    state.accounts.create_user("bob", "bob-password")
-    state.repos.create("alice/web", "public")
-    state.repos.grant("bob", "alice/*", "pull")
-    state.repos.grant("bob", "alice/web", "push,pull")
-    state.repos.grant("bob", "carol/*", "delete")
-    facts = state.repos.facts(Subject("bob"), "alice/web")
-    assert facts.public
-    assert set(facts.grants) == {Grant("alice/*", frozenset({"pull"})),
-                                 Grant("alice/web", frozenset({"pull", "push"}))}
-    assert state.repos.facts(Subject(None), "alice/web").grants == ()
-
-
-def test_grant_replaces_earlier_actions(state: Services) -> None:
-    state.accounts.create_user("bob", "bob-password")
-    state.repos.grant("bob", "alice/x", "pull,push")
-    state.repos.grant("bob", "alice/x", "pull")
-    assert [(g.target, g.actions) for g in state.repos.list_grants()] == [
-        ("alice/x", ("pull",))]
-
-
 def test_deleting_a_user_takes_their_grants(state: Services) -> None:
     state.accounts.create_user("bob", "bob-password")
-    state.repos.grant("bob", "alice/x", "pull")
+    state.grants.grant("bob", "alice/x", "pull")
     state.accounts.delete_user("bob")
-    assert state.repos.list_grants() == []
+    assert state.grants.list_grants() == []
     with pytest.raises(NotFound):
         state.accounts.get_user("bob")
 
@@ -87,14 +66,14 @@ def test_deleting_a_user_forgets_their_name_and_namespace_only(state: Services) 
         state.accounts.create_user(name, "long-password")
     for name in ("a_b/x", "a_b/deep/y", "axb/x", "a_bc/x", "a_b"):
         state.repos.create(name)
-    state.repos.grant("a_b", "bob/*", "pull")
-    state.repos.grant("bob", "a_b/*", "pull")
-    state.repos.grant("bob", "a_b/deep/y", "push")
-    state.repos.grant("bob", "axb/*", "pull")
-    state.repos.grant("bob", "a_bc/x", "pull")
-    state.repos.grant("bob", "a_b", "pull")
+    state.grants.grant("a_b", "bob/*", "pull")
+    state.grants.grant("bob", "a_b/*", "pull")
+    state.grants.grant("bob", "a_b/deep/y", "push")
+    state.grants.grant("bob", "axb/*", "pull")
+    state.grants.grant("bob", "a_bc/x", "pull")
+    state.grants.grant("bob", "a_b", "pull")
     state.accounts.delete_user("a_b")
-    assert [(g.username, g.target) for g in state.repos.list_grants()] == [
+    assert [(g.username, g.target) for g in state.grants.list_grants()] == [
         ("bob", "a_b"), ("bob", "a_bc/x"), ("bob", "axb/*")]
     assert [r.name for r in state.repos.search()[0]] == ["a_b", "a_bc/x", "axb/x"]
 
@@ -102,8 +81,8 @@ def test_deleting_a_user_forgets_their_name_and_namespace_only(state: Services) 
 def test_deleting_the_last_admin_changes_nothing(state: Services) -> None:
     state.accounts.create_user("root", "long-password", admin=True)
     state.repos.create("root/x", "public")
-    state.repos.grant("bob", "root/*", "pull")
+    state.grants.grant("bob", "root/*", "pull")
     with pytest.raises(Conflict):
         state.accounts.delete_user("root")
-    assert [g.target for g in state.repos.list_grants()] == ["root/*"]
+    assert [g.target for g in state.grants.list_grants()] == ["root/*"]
     assert [r.name for r in state.repos.search()[0]] == ["root/x"]

@@ -4,7 +4,6 @@ Every generated request, valid or not, must get an answer that is not a 5xx and 
 the documented schema for its status code.
 """
 
-import base64
 import logging
 from collections.abc import Iterator
 
@@ -21,10 +20,7 @@ from schemathesis.specs.openapi.checks import (
 from authsvc.db.models import db
 from authsvc.db.services import services_of
 from tests.conftest import PASSWORD
-
-
-def basic(user: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+from tests.token_helpers import basic
 
 
 @pytest.fixture
@@ -34,7 +30,7 @@ def fuzz_app(app: Flask) -> Iterator[Flask]:
         state.accounts.create_user("root", PASSWORD, admin=True)
         state.accounts.create_user("alice", PASSWORD)
         state.repos.create("alice/httpd")
-        state.repos.grant("alice", "root/*", "pull")
+        state.grants.grant("alice", "root/*", "pull")
         db.session.remove()
     yield app
 

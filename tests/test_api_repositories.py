@@ -5,7 +5,6 @@ reveal a private repository). Every refused request is followed by a check that 
 is exactly as before.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,15 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from authsvc.db.services import Services, services_of
-from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, snapshot
+from tests.api_helpers import ALICE, BOB, ROOT, Who, call, error_of, new_token, snapshot
 from tests.conftest import PASSWORD
-
-Decode = Callable[..., dict[str, Any]]
-def new_token(client: FlaskClient, owner: str = "alice", **body: Any) -> str:
-    body = {"name": "ci", "permission": "write", **body}
-    response = call(client, "POST", f"/users/{owner}/tokens", (owner, PASSWORD), json=body)
-    assert response.status_code == 201, response.json
-    return str(response.json["token"])
+from tests.token_helpers import Decode
 
 
 def pull_push(client: FlaskClient, decode: Decode, repo: str, who: Who) -> list[str]:
@@ -61,7 +54,7 @@ def httpd(app: Flask, people: None) -> str:
     with app.app_context():
         s: Services = services_of(app)
         s.repos.create("alice/httpd", "private")
-        s.repos.grant("bob", "alice/httpd", "pull")
+        s.grants.grant("bob", "alice/httpd", "pull")
     return "alice/httpd"
 
 
@@ -142,8 +135,8 @@ def catalogue(app: Flask, people: None) -> None:
                                  ("carol/team/b", "private"), ("httpd", "private")]:
             s.repos.create(name, visibility)
         s.accounts.create_user("carol", PASSWORD)
-        s.repos.grant("alice", "bob/shared", "pull")
-        s.repos.grant("alice", "carol/*", "pull")
+        s.grants.grant("alice", "bob/shared", "pull")
+        s.grants.grant("alice", "carol/*", "pull")
 
 
 @pytest.mark.parametrize(("who", "expected"), [
@@ -575,7 +568,7 @@ def decoy(app: Flask, people: None, make_user: Any) -> None:
     make_user("nginx")
     with app.app_context():
         s: Services = services_of(app)
-        s.repos.grant("mallory", "nginx", "pull")
+        s.grants.grant("mallory", "nginx", "pull")
         s.repos.create("nginx/grants/mallory", "private")
         s.repos.create("nginx/grants", "public")
 

@@ -2,7 +2,6 @@
 
 import base64
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,20 +9,7 @@ from flask.testing import FlaskClient
 
 from authsvc.db.services import Services
 from tests.conftest import PASSWORD
-
-Decode = Callable[..., dict[str, Any]]
-
-
-def get_token(client: FlaskClient, *scopes: str, auth: tuple[str, str] | None = None,
-              service: str = "registry", **params: str) -> Any:
-    query: dict[str, Any] = {"service": service, "scope": list(scopes), **params}
-    return client.get("/token", query_string=query, auth=auth)
-
-
-def access_of(decode: Decode, response: Any) -> dict[str, list[str]]:
-    assert response.status_code == 200, response.json
-    claims = decode(response.json["token"])
-    return {f"{a['type']}:{a['name']}": a["actions"] for a in claims["access"]}
+from tests.token_helpers import Decode, access_of, get_token
 
 
 def test_owner_gets_pull_and_push_in_own_namespace(client: FlaskClient, make_user: Any,
@@ -151,9 +137,9 @@ def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state
                                                       make_user: Any, decode: Decode) -> None:
     make_user("alice")
     make_user("bob")
-    state.repos.grant("bob", "alice/*", "pull")
+    state.grants.grant("bob", "alice/*", "pull")
     before = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
-    state.repos.revoke("bob", "alice/*")
+    state.grants.revoke("bob", "alice/*")
     after = get_token(client, "repository:alice/httpd:pull,push", auth=("bob", PASSWORD))
     assert access_of(decode, before) == {"repository:alice/httpd": ["pull"]}
     assert access_of(decode, after) == {"repository:alice/httpd": []}

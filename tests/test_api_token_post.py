@@ -5,16 +5,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask, Request
 from flask.testing import FlaskClient
-from werkzeug.test import EnvironBuilder
 
 from authsvc.db.models import RefreshToken, db
 from authsvc.db.services import Services
-from authsvc.web.api.token import PostedForm
 from tests.conftest import PASSWORD
-
-Decode = Callable[..., dict[str, Any]]
+from tests.token_helpers import Decode
 
 
 def post(client: FlaskClient, **form: Any) -> Any:
@@ -198,27 +194,6 @@ def test_non_form_body_is_a_clear_400(client: FlaskClient) -> None:
     response = client.post("/token", data=b"\xff\xfe garbage", content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"] == "invalid_request"
-
-
-@pytest.mark.parametrize("body", [
-    b"grant_type=password&username=alice&scope=a&scope=b",
-    b"service=registry&empty=&flag&x=%ff%00&plus=a+b&utf8=%C3%A9t%C3%A9",
-    b"\xff\xfe not utf-8 at all", b"", b"a=1&&&b=2;c=3"])
-@pytest.mark.parametrize("content_type", [
-    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
-    "Application/X-WWW-Form-URLencoded"])
-def test_form_bodies_are_read_as_werkzeug_reads_them(app: Flask, body: bytes,
-                                                     content_type: str) -> None:
-    """The token endpoint parses URL-encoded bodies itself; it must see what werkzeug's form
-    parser (used everywhere else) sees."""
-    def environ() -> dict[str, Any]:
-        return EnvironBuilder("/token", method="POST", data=body,
-                              content_type=content_type).get_environ()
-
-    with app.app_context():
-        ours = PostedForm(environ()).form()
-        theirs = Request(environ()).form
-    assert ours.pairs() == list(theirs.items(multi=True))
 
 
 def test_a_form_over_the_size_limit_is_413_in_oauth_form(client: FlaskClient) -> None:

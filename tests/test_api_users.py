@@ -5,7 +5,6 @@ Every refused request is followed by a check that the database is exactly as bef
 """
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,12 +22,12 @@ from tests.api_helpers import (
     Who,
     call,
     error_of,
+    new_token,
     snapshot,
     token_actions,
 )
 from tests.conftest import PASSWORD
-
-Decode = Callable[..., dict[str, Any]]
+from tests.token_helpers import Decode
 
 
 def audit_events(app: Flask) -> list[AuditEvent]:
@@ -43,13 +42,6 @@ def docker_login(client: FlaskClient, user: str = "alice") -> str:
                                "&service=registry", auth=(user, PASSWORD))
     assert response.status_code == 200, response.json
     return str(response.json["refresh_token"])
-
-
-def new_token(client: FlaskClient, owner: str = "alice", **body: Any) -> str:
-    body = {"name": "ci", "permission": "write", **body}
-    response = call(client, "POST", f"/users/{owner}/tokens", (owner, PASSWORD), json=body)
-    assert response.status_code == 201, response.json
-    return str(response.json["token"])
 
 
 @pytest.fixture
@@ -88,8 +80,8 @@ def world(app: Flask, client: FlaskClient, people: None) -> int:
     with app.app_context():
         s: Services = services_of(app)
         s.repos.create("alice/httpd")
-        s.repos.grant("bob", "alice/httpd", "pull")
-        s.repos.grant("bob", "alice/*", "pull")
+        s.grants.grant("bob", "alice/httpd", "pull")
+        s.grants.grant("bob", "alice/*", "pull")
         info, _ = s.access_tokens.create("alice", "ci", "write")
         token_id = info.id
     docker_login(client)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,11 +14,19 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from authsvc.cli import cli
+from authsvc.db.audit import Audit, Event, Origin, current_origin
 from authsvc.db.models import AuditEvent, db
-from authsvc.db.services import Services
+from authsvc.db.services import Services, services_of
+from authsvc.errors import InvalidRequest
 from authsvc.server.log_output import LogFormatter
 from authsvc.server.serve import LOG_FORMAT
 from tests.conftest import PASSWORD
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored time as an aware UTC one (SQLite gives it back naive)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 #: What must never reach a log line as itself.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -213,3 +222,48 @@ def test_authsvc_audit_prints_one_line_per_event_whatever_its_fields_hold(
     fields = lines[0].split("\t")  # tab-separated: a tab in a field is escaped too
     assert len(fields) == 6 and not any(CONTROL.search(field) for field in fields), fields
     assert "\\u001b[2J" in lines[0]
+
+
+def test_two_requests_on_one_thread_never_share_an_origin(
+        app: Flask, client: FlaskClient, make_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit origin (address, client id, actor) lives as long as its request: the next
+    request on the thread starts without it, even one that fails before setting its own, and
+    so does any work the thread does in between."""
+    make_user("root", admin=True)
+    seen: list[Origin] = []
+
+    def refuse_early(environ: dict[str, Any]) -> None:
+        seen.append(current_origin())
+        raise InvalidRequest("refused before the request set its origin")
+
+    for path in ("/token?service=registry&client_id=first", "/api/v1/me"):
+        monkeypatch.undo()
+        first = client.get(path, auth=("root", PASSWORD),
+                           environ_base={"REMOTE_ADDR": "192.0.2.1"})
+        assert first.status_code == 200, first.json
+        assert current_origin() == Origin()
+        with app.app_context():  # work the thread does between requests: nobody's
+            services_of(app).audit.record(Event("job.ran"))
+        monkeypatch.setattr("authsvc.web.api.token.refuse_nul", refuse_early)
+        monkeypatch.setattr("authsvc.web.api.refuse_nul", refuse_early)
+        second = client.get(path, environ_base={"REMOTE_ADDR": "192.0.2.2"})
+        assert second.status_code in (400, 422), second.json  # (422: the API's validation)
+    assert all(origin.actor == "" and origin.client_id == "" and origin.remote_addr != "192.0.2.1"
+               for origin in seen), seen
+    assert [(e.actor, e.remote_addr, e.client_id) for e in events(app, "job.ran")] == [
+        ("", "", "")] * 2
+
+
+@pytest.mark.parametrize("batch_seconds", [0, 60])
+def test_each_event_is_stamped_by_the_audit_clock(
+        app: Flask, caplog: pytest.LogCaptureFixture, batch_seconds: float) -> None:
+    """The time is injected: rows and log lines carry the clock's time, batched or not."""
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    with app.app_context(), caplog.at_level(logging.INFO, logger="authsvc.audit"):
+        audit = Audit(db.session, batch_seconds, clock=lambda: moment)
+        audit.record_soon(Event("clock.checked"))
+        audit.flush()
+    (row,) = events(app, "clock.checked")
+    assert as_utc(row.at) == moment
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "authsvc.audit"]
+    assert line["at"] == "2026-01-02T03:04:05.678901Z"

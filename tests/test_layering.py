@@ -20,8 +20,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                   "authsvc.app", *WEB_AND_DATABASE),
     "core": ("authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli",
              "authsvc.app", "authsvc.config", *WEB_AND_DATABASE),
-    "pki": ("authsvc.core", "authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app",
-            *WEB_AND_DATABASE),
+    "pki": ("authsvc.core", "authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli",
+            "authsvc.app", *WEB_AND_DATABASE),
     # the database side: no web framework (flask_sqlalchemy's models aside), no outer layer
     "db": ("authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app", "flask", "werkzeug",
            "granian"),

@@ -45,7 +45,7 @@ def store(request: pytest.FixtureRequest, app: Flask) -> Iterator[FailureStore]:
         yield MemoryStore()
     elif request.param == "database":
         with app.app_context():
-            yield DatabaseStore(db.session)
+            yield DatabaseStore(db.session, services_of(app).reads)
     else:
         client = redis_client()
         prefix = f"authsvc-test:{secrets.token_hex(6)}:"

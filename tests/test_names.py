@@ -8,7 +8,7 @@ The token endpoint, the API and the policy agree on every name: the plain tests 
 the scenario of the report, the property tests over generated user and repository names.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,13 +25,13 @@ from authsvc.core.policy import (
     held_actions,
 )
 from authsvc.core.scopes import Scope, parse_scope
-from authsvc.db.audit import Origin, set_origin
 from authsvc.db.models import db
-from authsvc.db.services import Services, services_of
+from authsvc.db.services import Services
 from tests.api_helpers import ROOT, call, error_of, snapshot, token_actions
-from tests.conftest import PASSWORD, empty_tables
+from tests.conftest import PASSWORD
+from tests.token_helpers import Decode
+from tests.token_helpers import fresh_database as fresh_database
 
-Decode = Callable[..., dict[str, Any]]
 ALL3 = set(REPOSITORY_ACTIONS)
 JOHN = ("john.smith", PASSWORD)
 BOB = ("bob", PASSWORD)
@@ -187,24 +187,6 @@ def test_policy_grants_nothing_on_a_name_with_a_host(names: tuple[str, str, str]
 
 
 # -- the token endpoint and the API, over generated names ------------------------------------
-
-@pytest.fixture
-def fresh_database(app: Flask) -> Iterator[Callable[[], Services]]:
-    """Empties the database; hypothesis runs many examples in one test function."""
-
-    def reset() -> Services:
-        set_origin(Origin())
-        db.session.remove()
-        if app.config["DATABASE_URL"]:
-            empty_tables()
-        else:
-            db.drop_all()
-            db.create_all()
-        return services_of(app)
-
-    with app.app_context():
-        yield reset
-
 
 def listed(client: FlaskClient, name: str, who: tuple[str, str]) -> bool:
     """Whether ``GET /repositories`` shows ``who`` the repository ``name``."""

@@ -1,9 +1,12 @@
-"""The token path's reads: the same rows, types and errors as SQLAlchemy would give."""
+"""The token path's reads: the same rows, types and errors as SQLAlchemy would give, on
+connections the engine's pool bounds."""
 
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -11,10 +14,11 @@ from sqlalchemy import Engine, bindparam, create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
+from authsvc.core.opaque_secrets import as_utc
+from authsvc.db.access import GRANTS_ON, VISIBILITY
 from authsvc.db.models import RefreshToken, User, db
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import REDEEM
-from authsvc.db.repositories import GRANTS_ON, VISIBILITY
 from authsvc.db.schema import empty_postgres_database, upgrade
 from authsvc.db.services import Services
 
@@ -42,9 +46,9 @@ def test_grants_are_read_by_user_name_from_the_grants_table_alone(app: Flask,
     without an account holds its grants too."""
     assert [t.name for t in GRANTS_ON.get_final_froms()] == ["grants"]
     with app.app_context():
-        state.repos.grant("ghost", "alice/*", "pull")
-        state.repos.grant("ghost", "alice/x", "push")
-        state.repos.grant("ghost", "bob/x", "push")
+        state.grants.grant("ghost", "alice/*", "pull")
+        state.grants.grant("ghost", "alice/x", "push")
+        state.grants.grant("ghost", "bob/x", "push")
         rows = Reads(db.session).all(GRANTS_ON, {"username": "ghost", "path": "alice/x",
                                                  "space": "alice/*"})
     assert sorted((row.target, row.actions) for row in rows) == [("alice/*", "pull"),
@@ -60,8 +64,7 @@ def test_dates_come_back_as_datetimes_on_every_database(app: Flask, state: Servi
             select(RefreshToken.secret_hash)).scalar_one()})
     assert secret
     assert row is not None and row.username == "alice" and row.last_used_at is None
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-    assert timedelta(days=89) < expires - datetime.now(UTC) <= timedelta(days=90)
+    assert timedelta(days=89) < as_utc(row.expires_at) - datetime.now(UTC) <= timedelta(days=90)
 
 
 def test_an_unreachable_database_raises_sqlalchemy_operational_error(tmp_path: Path) -> None:
@@ -86,8 +89,11 @@ def test_reads_see_every_commit_at_once(app: Flask, state: Services) -> None:
         reads.close()
 
 
-PG_URL = os.environ.get("AUTHSVC_TEST_PG_BASE",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432") + "/authsvc_test_reads"
+#: A database of their own: beside the suite's (``AUTHSVC_TEST_DATABASE_URL``), so that runs on
+#: different test databases never share it.
+PG_URL = (os.environ.get("AUTHSVC_TEST_DATABASE_URL", "").partition("?")[0]
+          or os.environ.get("AUTHSVC_TEST_PG_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
+          + "/authsvc_test") + "_reads"
 
 
 @pytest.fixture
@@ -138,3 +144,67 @@ def test_a_connection_killed_while_idle_is_replaced_without_an_error(
         other.commit()
     assert reads.first(USERS, {"pattern": "%"}) is None
     assert backend_of(reads, engine)[0] != pid
+
+
+# -- connections: the pool's, kept by at most ``keep`` threads ---------------------------------
+
+def on_threads(reads: Reads, count: int, statement: Any = USERS) -> list[Any]:
+    """Run one read on each of ``count`` threads, all alive at once until every one has read;
+    the first row each read."""
+    arrived = threading.Barrier(count)
+    found: list[Any] = [None] * count
+
+    def read(index: int) -> None:
+        found[index] = reads.all(statement, {"pattern": "%"} if statement is USERS else {})
+        arrived.wait(timeout=30)
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return found
+
+
+def test_connections_are_the_pools_and_kept_by_at_most_keep_threads(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/reads.db", pool_size=3, max_overflow=2)
+    upgrade(engine)
+    reads = Reads(scoped_session(sessionmaker(bind=engine)))
+    assert reads.keep == 3
+    reads.first(USERS, {"pattern": "%"})
+    assert engine.pool.checkedout() == 1  # kept by this thread, counted by the pool
+    assert on_threads(reads, 8) == [[]] * 8  # 8 at once on a pool of 5: nobody waits long
+    assert engine.pool.checkedout() == 3  # this thread's and two more; the rest went back
+    reads.close()
+    assert engine.pool.checkedout() == 0
+    engine.dispose()
+
+
+def test_a_thread_that_ended_leaves_its_connection_to_the_next(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/reads.db", pool_size=1, max_overflow=0,
+                           pool_timeout=2)
+    upgrade(engine)
+    reads = Reads(scoped_session(sessionmaker(bind=engine)))
+    for _ in range(3):
+        on_threads(reads, 1)
+        assert engine.pool.checkedout() == 1
+    reads.first(USERS, {"pattern": "%"})  # the pool's one connection, handed to this thread
+    assert engine.pool.checkedout() == 1
+    reads.close()
+    engine.dispose()
+
+
+def test_a_connection_checked_out_for_one_read_goes_back_as_it_was(
+        pg_reads: tuple[Reads, Engine]) -> None:
+    """A thread past ``keep`` reads in autocommit, and the ORM then gets the connection back
+    with transactions: a rollback still undoes."""
+    _, engine = pg_reads
+    reads = Reads(scoped_session(sessionmaker(bind=engine)), keep=0)
+    assert reads.first(USERS, {"pattern": "%"}) is None
+    assert engine.pool.checkedout() == 0
+    with engine.connect() as connection:
+        assert connection.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+        connection.execute(text("INSERT INTO users (username, admin, robot, disabled, created_at)"
+                                " VALUES ('ghost', false, false, false, now())"))
+        connection.rollback()
+    assert reads.first(USERS, {"pattern": "%"}) is None

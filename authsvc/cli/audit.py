@@ -1,11 +1,12 @@
 """The ``authsvc audit`` command: read the audit trail."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from authsvc.cli.base import app_state, cli, command
 from authsvc.core.escaping import one_line
+from authsvc.core.opaque_secrets import as_utc
 
 
 @command(cli, "audit")
@@ -20,7 +21,7 @@ def audit_command(actor: str | None, action: str | None, target: str | None,
     """Show the audit trail, newest first: tokens issued and refused, failed logins, changes."""
     rows, total = app_state().audit.search(
         actor=actor, action=action, target=target,
-        since=since.replace(tzinfo=UTC) if since else None,
+        since=as_utc(since) if since else None,
         offset=(page - 1) * limit, limit=limit)
     for row in rows:
         fields = [f"{row.at:%Y-%m-%dT%H:%M:%SZ}", row.action, row.actor or "-",

@@ -47,7 +47,7 @@ def grant_command(user: str, target: str, actions: str) -> None:
 
     USER need not have an account yet; a user of that name created later holds the grant.
     """
-    row = app_state().repos.grant(user, target, actions)
+    row = app_state().grants.grant(user, target, actions)
     click.echo(f"granted {','.join(row.actions)} on {row.target} to {row.username}")
 
 
@@ -56,7 +56,7 @@ def grant_command(user: str, target: str, actions: str) -> None:
 @click.argument("target")
 def revoke_command(user: str, target: str) -> None:
     """Take away USER's grant on TARGET."""
-    app_state().repos.revoke(user, target)
+    app_state().grants.revoke(user, target)
     click.echo(f"revoked the grant of {user} on {target}")
 
 
@@ -64,5 +64,5 @@ def revoke_command(user: str, target: str) -> None:
 @click.argument("target", required=False)
 def grants_command(target: str | None) -> None:
     """List grants, optionally only those on TARGET."""
-    for row in app_state().repos.list_grants(target):
+    for row in app_state().grants.list_grants(target):
         click.echo(f"{row.target}\t{row.username}\t{','.join(row.actions)}")

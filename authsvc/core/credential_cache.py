@@ -10,21 +10,18 @@ that the user is still enabled on every request.
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+from authsvc.core.ttl_cache import TTLCache
 
 
 class CredentialCache:
     def __init__(self, ttl: float, max_entries: int = 10_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self.clock = clock
         self._key = secrets.token_bytes(32)
-        self._entries: OrderedDict[tuple[str, bytes], tuple[str, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        #: (user, HMAC of the password) -> the stored hash it was verified against.
+        self._entries: TTLCache[tuple[str, bytes], str] = TTLCache(ttl, max_entries, clock)
 
     def _mac(self, username: str, password: str) -> bytes:
         message = username.encode("utf-8", "surrogateescape") + b"\0" + password.encode(
@@ -33,26 +30,18 @@ class CredentialCache:
 
     def verified(self, username: str, password: str, stored_hash: str) -> bool:
         """True when this password was verified against ``stored_hash`` less than ttl ago."""
-        if self.ttl <= 0:
+        if not self._entries.enabled:
             return False
         key = (username, self._mac(username, password))
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return False
-            cached_hash, expires = entry
-            if expires <= self.clock() or not hmac.compare_digest(cached_hash, stored_hash):
-                del self._entries[key]
-                return False
-            self._entries.move_to_end(key)
-            return True
+        cached_hash = self._entries.get(key)
+        if cached_hash is None:
+            return False
+        if not hmac.compare_digest(cached_hash, stored_hash):
+            self._entries.discard(key)  # verified against a hash that has changed since
+            return False
+        return True
 
     def remember(self, username: str, password: str, stored_hash: str) -> None:
-        if self.ttl <= 0:
-            return
-        key = (username, self._mac(username, password))
-        with self._lock:
-            self._entries[key] = (stored_hash, self.clock() + self.ttl)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        """Note that ``password`` verified against ``stored_hash`` just now."""
+        if self._entries.enabled:
+            self._entries.put((username, self._mac(username, password)), stored_hash)

@@ -6,9 +6,7 @@ registry version tries ``x5c`` first, and 2.8 falls back to the libtrust ``kid``
 
 import json
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from typing import Any
 import jwt
 
 from authsvc.core.scopes import Scope
+from authsvc.core.ttl_cache import TTLCache
 from authsvc.pki.signing_keys import SigningKey
 
 #: How far ``nbf`` is set back, for clients and registries whose clocks run a little behind.
@@ -71,10 +70,9 @@ class TokenIssuer:
         self.issuer = issuer
         self.ttl = ttl
         self.clock = clock
-        self.cache_seconds = min(cache_seconds, ttl // 2)
-        self.cache_size = cache_size
-        self._cache: OrderedDict[CacheKey, IssuedToken] = OrderedDict()
-        self._lock = threading.Lock()
+        #: Signed tokens, each reused for ``cache_seconds`` from its ``issued_at``.
+        self._cache: TTLCache[CacheKey, IssuedToken] = TTLCache(
+            min(cache_seconds, ttl // 2), cache_size, clock)
         self._headers: dict[str, Any] = {"kid": key.kid}
         if include_x5c:
             self._headers["x5c"] = [key.x5c]
@@ -84,21 +82,15 @@ class TokenIssuer:
         grants: Sequence[tuple[Scope, frozenset[str]]],
     ) -> IssuedToken:
         """A token for ``subject`` ("" when anonymous) holding exactly ``grants``."""
-        if self.cache_seconds <= 0:
+        if not self._cache.enabled:
             return self._sign(subject, audience, grants)
         key: CacheKey = (subject or "", audience, tuple(
             (scope.type, scope.name, tuple(sorted(actions))) for scope, actions in grants))
-        now = self.clock()
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and now - cached.issued_at < self.cache_seconds:
-                return cached
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         issued = self._sign(subject, audience, grants)
-        with self._lock:
-            self._cache[key] = issued
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(key, issued, made_at=issued.issued_at)
         return issued
 
     def _sign(

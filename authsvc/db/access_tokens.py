@@ -7,19 +7,19 @@ on ``/token`` and the API. It never grants more than its owner holds at the mome
 
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import scoped_session
 
-from authsvc.core.opaque_secrets import as_utc, secret_hash
+from authsvc.core.opaque_secrets import as_utc, secret_hash, utc_now
 from authsvc.core.policy import DELETE, PULL, PUSH, Subject, TokenLimit
 from authsvc.db.audit import Audit, Event
+from authsvc.db.grants import validate_target
 from authsvc.db.models import AccessToken, User
 from authsvc.db.reads import Reads
-from authsvc.db.repositories import validate_target
 from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
 
 PREFIX = "authsvc_pat_"
@@ -62,11 +62,15 @@ class TokenInfo:
 
 
 class AccessTokens:
+    """Access tokens over one SQLAlchemy session; the token path reads through ``reads``, and
+    ``now`` tells the time (tests pass their own)."""
+
     def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
-                 reads: Reads | None = None) -> None:
+                 reads: Reads, now: Callable[[], datetime] = utc_now) -> None:
         self.session = session
         self.audit = audit
-        self.reads = reads or Reads(session)
+        self.reads = reads
+        self.now = now
 
     def create(self, username: str, name: str, permission: str, *,
                expires_in_days: int | None = None,
@@ -89,7 +93,7 @@ class AccessTokens:
         if user is None:
             raise NotFound(f"user {username[:300]!r} does not exist")
         secret = PREFIX + secrets.token_urlsafe(32)
-        now = datetime.now(UTC)
+        now = self.now()
         row = AccessToken(
             user=user, name=name, secret_hash=secret_hash(secret), permission=permission,
             repositories=" ".join(targets), created_at=now,
@@ -111,7 +115,7 @@ class AccessTokens:
         """
         digest = secret_hash(secret)
         row = self.reads.first(AUTHENTICATE, {"digest": digest})
-        now = datetime.now(UTC)
+        now = self.now()
         expires_at = as_utc(row.expires_at) if row is not None else None
         if (row is None or not hmac.compare_digest(row.secret_hash, digest)
                 or (expires_at is not None and expires_at <= now)

@@ -51,13 +51,12 @@ class Accounts:
     """Users over one SQLAlchemy session."""
 
     def __init__(self, session: scoped_session, hasher: PasswordHasher,  # type: ignore[type-arg]
-                 audit: Audit, cache: CredentialCache | None = None,
-                 reads: Reads | None = None) -> None:
+                 audit: Audit, reads: Reads, cache: CredentialCache | None = None) -> None:
         self.session = session
         self.hasher = hasher
         self.audit = audit
+        self.reads = reads
         self.cache = cache or CredentialCache(0)
-        self.reads = reads or Reads(session)
 
     def get_user(self, username: str) -> User:
         """The user called ``username``; raises NotFound."""

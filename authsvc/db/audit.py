@@ -11,9 +11,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,22 +38,38 @@ class Origin:
     client_id: str = ""
 
 
-# Origin is frozen, so sharing the default instance is safe.
-_origin: ContextVar[Origin] = ContextVar("authsvc_audit_origin", default=Origin())  # noqa: B039
+#: Nobody from nowhere: the origin outside any request or command, and at the start of each
+#: request. (Origin is frozen, so sharing one instance is safe.)
+NO_ORIGIN = Origin()
+_origin: ContextVar[Origin] = ContextVar("authsvc_audit_origin", default=NO_ORIGIN)
+
+
+def enter_origin(origin: Origin) -> Token[Origin]:
+    """Attribute this context's events to ``origin`` until ``leave_origin`` is given the token
+    returned (the start of one web request, or of a block; see ``acting_as``)."""
+    return _origin.set(origin)
+
+
+def leave_origin(token: Token[Origin]) -> None:
+    """Undo ``enter_origin`` and every origin set since: the context's events are again
+    attributed as before it (the end of a request). Raises ValueError for a token of another
+    context, RuntimeError for one used already."""
+    _origin.reset(token)
 
 
 @contextmanager
 def acting_as(origin: Origin) -> Iterator[None]:
     """Attribute the events recorded inside the block to ``origin``."""
-    token = _origin.set(origin)
+    token = enter_origin(origin)
     try:
         yield
     finally:
-        _origin.reset(token)
+        leave_origin(token)
 
 
 def set_origin(origin: Origin) -> None:
-    """Attribute the rest of this context's events to ``origin`` (one web request)."""
+    """Attribute the rest of this context's events to ``origin``: inside a request, until its
+    end (``leave_origin``)."""
     _origin.set(origin)
 
 
@@ -86,10 +102,15 @@ class Event:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _columns(event: Event, actor: str | None) -> dict[str, Any]:
-    """The audit row for ``event`` in the current origin; logs it as one JSON line."""
+def utc_now() -> datetime:
+    """The current time in UTC: the default clock of Audit."""
+    return datetime.now(UTC)
+
+
+def _columns(event: Event, actor: str | None, now: datetime) -> dict[str, Any]:
+    """The audit row for ``event`` at ``now`` in the current origin; logs it as one JSON
+    line."""
     origin = current_origin()
-    now = datetime.now(UTC)
     values: dict[str, Any] = {
         "at": now, "action": event.action,
         "actor": _clip(origin.actor if actor is None else actor, 300),
@@ -115,11 +136,13 @@ _ALWAYS = frozenset({"at", "actor", "remote_addr", "client_id"})
 class Audit:
     """Writes audit events. ``batch_seconds`` > 0 lets high-volume events (tokens issued) be
     written in one transaction per interval by a background thread instead of one per request;
-    0 writes every event at once."""
+    0 writes every event at once. ``clock`` gives each event's time (aware, UTC)."""
 
-    def __init__(self, session: scoped_session, batch_seconds: float = 0) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: scoped_session, batch_seconds: float = 0,  # type: ignore[type-arg]
+                 *, clock: Callable[[], datetime] = utc_now) -> None:
         self.session = session
         self.batch_seconds = batch_seconds
+        self.clock = clock
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._engine: Engine | None = None
@@ -127,7 +150,7 @@ class Audit:
 
     def add(self, event: Event, *, actor: str | None = None) -> None:
         """Stage ``event`` in the session (the caller commits) and log it as one JSON line."""
-        self.session.add(AuditEvent(**_columns(event, actor)))
+        self.session.add(AuditEvent(**_columns(event, actor, self.clock())))
 
     def record(self, event: Event, *, actor: str | None = None) -> None:
         """Add ``event`` and commit it on its own (for events with no change to go with)."""
@@ -139,7 +162,7 @@ class Audit:
         if self.batch_seconds <= 0:
             self.record(event, actor=actor)
             return
-        values = _columns(event, actor)
+        values = _columns(event, actor, self.clock())
         with self._lock:
             if self._flusher_pid != os.getpid():  # first use in this process
                 self._pending = []  # a forked worker's parent writes its own rows

@@ -1,5 +1,6 @@
-"""Turning credentials into a Subject: a password or an access token in Basic auth, an access
-token as a Bearer secret, or a refresh token. Every failure is counted by the login throttle and
+"""Authentication: turning credentials into a Subject (a password or an access token in Basic
+auth, an access token as a Bearer secret, or a refresh token). What the Subject may then do is
+authorization, ``access.Authorizer``. Every failure is counted by the login throttle and
 written to the audit trail.
 
 Passwords and tokens are throttled differently:
@@ -51,6 +52,8 @@ def recordable_name(name: str) -> str:
 
 
 class Credentials:
+    """Authenticates every kind of credential through the account and token services."""
+
     def __init__(self, accounts: Accounts, tokens: AccessTokens, refresh: RefreshTokens,
                  throttle: LoginThrottle, audit: Audit) -> None:
         self.accounts = accounts

@@ -108,10 +108,9 @@ class MemoryStore:
 class DatabaseStore:
     """Counts in the ``login_failures`` table, shared by replicas on one database."""
 
-    def __init__(self, session: scoped_session,  # type: ignore[type-arg]
-                 reads: Reads | None = None) -> None:
+    def __init__(self, session: scoped_session, reads: Reads) -> None:  # type: ignore[type-arg]
         self.session = session
-        self.reads = reads or Reads(session)
+        self.reads = reads
 
     def windows(self, keys: Sequence[str], since: float) -> Windows:
         if not keys:

@@ -1,14 +1,20 @@
-"""Reads for the token path: statements compiled once, run on a DBAPI connection per thread.
+"""Reads for the token path: statements compiled once, run on a pooled DBAPI connection that
+the thread keeps.
 
 Every ``GET /token`` looks up a repository, grants, a user or a refresh token. Through the ORM
 session one lookup costs about 100 µs of Python (unit of work, identity map, teardown), through
-a Core ``Connection`` about 30 µs, as a DBAPI cursor call on a pooled connection about 10 µs,
-and on a connection the thread keeps about 5 µs. So the statements are written with SQLAlchemy
-(module-level constants in the services that use them: ``accounts``, ``repositories``, …),
-compiled once per dialect, and run here; each column goes through the type's own result
-processor (SQLite's text dates become datetimes), and driver errors become SQLAlchemy's (the API
-answers 503 for a database that is away). A connection found dead is replaced at once and the
-read tried again, as the pool's pre-ping would.
+a Core ``Connection`` about 30 µs, as a DBAPI cursor call with a pool checkout per read about
+10 µs (on PostgreSQL about 40 µs more, the pre-ping), and on a connection the thread keeps about
+5 µs. So the statements are written with SQLAlchemy (module-level constants in the services that
+use them: ``accounts``, ``access``, …), compiled once per dialect, and run here; each column goes
+through the type's own result processor (SQLite's text dates become datetimes), and driver
+errors become SQLAlchemy's (the API answers 503 for a database that is away). A connection found
+dead is replaced at once and the read tried again, as the pool's pre-ping would.
+
+The connections are the engine pool's, checked out and kept: at most the pool's ``pool_size``
+(5) threads keep one, and the reads of any further thread check one out per read. So the pool
+bounds every connection of a process, reads included (``pool_size + max_overflow``, 5 + 10),
+and a thread that ends leaves its connection to the next thread.
 
 Reads see what other transactions have committed. Changes go through the ORM session of the
 service that owns them, or ``write`` for small bookkeeping updates.
@@ -59,29 +65,82 @@ class Prepared:
                           for fn, value in zip(self.processors, raw, strict=True)))
 
 
-def _close(connections: list[tuple[int, Any]]) -> None:
-    """Close the connections this process opened (a forked child must not close its parent's:
-    PostgreSQL would end the parent's session)."""
-    for pid, connection in connections:
-        if pid == os.getpid():
+@dataclass
+class Kept:
+    """A pooled connection kept for one thread (by the process that checked it out)."""
+
+    pid: int
+    thread: threading.Thread
+    connection: Any = None  # a PoolProxiedConnection; None once released
+
+
+def _release(kept: Sequence[Kept]) -> None:
+    """Close the connections of ``kept`` that this process checked out, handing their slots
+    back to the pool (a forked child leaves its parent's alone: PostgreSQL would end the
+    parent's session)."""
+    for entry in kept:
+        if entry.pid != os.getpid():
+            continue  # still referenced, so that nothing closes it on collection either
+        connection, entry.connection = entry.connection, None
+        if connection is not None:
             with contextlib.suppress(Exception):
-                connection.close()
+                connection.invalidate()  # closes it, and checks it in
+
+
+def _set_autocommit(connection: Any, on: Any) -> Any:
+    """Set the driver's autocommit where it has one (so no read leaves a transaction open);
+    returns the value it had, for ``_checkin``."""
+    driver: Any = connection.dbapi_connection
+    if not hasattr(driver, "autocommit"):
+        return None
+    before = driver.autocommit
+    if before != on:
+        driver.autocommit = on
+    return before
+
+
+#: Where a connection checked out for one read notes its driver's autocommit before.
+AUTOCOMMIT_BEFORE = "authsvc.reads.autocommit"
+
+
+def _checkin(connection: Any) -> None:
+    """Give a connection checked out for one read back to the pool, as it was."""
+    _set_autocommit(connection, connection.info.pop(AUTOCOMMIT_BEFORE, None))
+    connection.close()
+
+
+def _execute(connection: Any, sql: str, arguments: Any) -> tuple[list[Any], Any]:
+    """Run ``sql``: every row (all of it: SQLite ends the read there) and the description."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, arguments)
+        return cursor.fetchall(), cursor.description
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
 
 
 class Reads:
-    """Runs read-only statements on the engine the ORM session is bound to, each thread on a
-    connection of its own that it keeps (a pool checkout per read costs as much as the read).
-    One per app: ``Services`` hands the same one to every service."""
+    """Runs read-only statements on the engine the ORM session is bound to, on connections of
+    its pool that threads keep (see the module). One per app: ``Services`` hands the same one
+    to every service.
 
-    def __init__(self, session: scoped_session) -> None:  # type: ignore[type-arg]
+    ``keep``: how many threads may keep a connection; default the pool's size (0 for a pool
+    without one, such as NullPool: every read checks one out).
+    """
+
+    def __init__(self, session: scoped_session,  # type: ignore[type-arg]
+                 keep: int | None = None) -> None:
         self.session = session
+        self._keep = keep
         self._engine: Engine | None = None
         self._prepared: dict[int, tuple[Query, Prepared]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
-        #: Every thread's connection and the process that opened it, to close with this object.
-        self._open: list[tuple[int, Any]] = []
-        weakref.finalize(self, _close, self._open)
+        #: Every kept connection, to hand to a new thread when its own has ended, and to close
+        #: with this object.
+        self._kept: list[Kept] = []
+        weakref.finalize(self, _release, self._kept)
 
     @property
     def engine(self) -> Engine:
@@ -89,6 +148,14 @@ class Reads:
         if self._engine is None:
             self._engine = self.session.get_bind()  # type: ignore[assignment]
         return self._engine  # type: ignore[return-value]
+
+    @property
+    def keep(self) -> int:
+        """How many threads may keep a connection."""
+        if self._keep is None:
+            size = getattr(self.engine.pool, "size", None)
+            self._keep = size() if callable(size) else 0
+        return self._keep
 
     def _prepare(self, statement: Query) -> Prepared:
         found = self._prepared.get(id(statement))
@@ -107,66 +174,100 @@ class Reads:
             self._prepared[id(statement)] = (statement, prepared)
         return prepared
 
-    def _connection(self) -> Any:
-        """This thread's connection, made on first use: taken from the engine's pool (so it is
-        set up as every other) and detached from it, in autocommit where the driver has it, so
-        no read ever leaves a transaction open."""
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
-        connection = self.engine.raw_connection()
-        connection.detach()
-        driver: Any = connection.dbapi_connection
-        if hasattr(driver, "autocommit"):
-            driver.autocommit = True
-        held = (os.getpid(), connection)
-        self._local.held = held
-        with self._lock:
-            self._open.append(held)
-        return connection
+    def _kept_connection(self) -> Kept | None:
+        """This thread's kept connection, claimed on first use; None when ``keep`` threads
+        keep one already (the read then checks one out)."""
+        kept: Kept | None = getattr(self._local, "kept", None)
+        if kept is not None and kept.connection is not None and kept.pid == os.getpid():
+            return kept
+        kept = self._claim()
+        self._local.kept = kept  # None: this thread claims again at its next read
+        return kept
 
-    def _forget_connection(self) -> None:
-        held = getattr(self._local, "held", None)
-        self._local.held = None
-        if held is not None and held[0] == os.getpid():
-            with self._lock:
-                self._open.remove(held)
-            _close([held])
+    def _claim(self) -> Kept | None:
+        """The connection of a thread that has ended, else a new one while fewer than ``keep``
+        are kept, else None."""
+        pid, me = os.getpid(), threading.current_thread()
+        with self._lock:
+            mine = [entry for entry in self._kept if entry.pid == pid]
+            for entry in mine:
+                if entry.connection is not None and not entry.thread.is_alive():
+                    entry.thread = me
+                    return entry
+            if len(mine) >= self.keep:
+                return None
+            kept = Kept(pid, me)
+            self._kept.append(kept)  # the slot is taken before the (maybe slow) checkout
+        try:
+            kept.connection = self.engine.raw_connection()
+            _set_autocommit(kept.connection, True)
+        except BaseException:
+            self._forget(kept)
+            raise
+        return kept
+
+    def _forget(self, kept: Kept) -> None:
+        """Close a kept connection and free its slot (after an error on it)."""
+        with self._lock:
+            if kept in self._kept:
+                self._kept.remove(kept)
+        _release([kept])
 
     def close(self) -> None:
-        """Close every thread's connection (they are closed too when this object is
-        collected)."""
+        """Close every kept connection (they are closed too when this object is collected);
+        a later read checks out new ones."""
+        pid = os.getpid()
         with self._lock:
-            connections, self._open[:] = list(self._open), []
-        _close(connections)
+            mine = [entry for entry in self._kept if entry.pid == pid]
+            self._kept[:] = [entry for entry in self._kept if entry.pid != pid]
+        _release(mine)
+
+    def _checkout(self) -> Any:
+        """A connection of the pool for one read (by a thread that keeps none), in
+        autocommit; ``_checkin`` gives it back as it was."""
+        connection = self.engine.raw_connection()
+        try:
+            connection.info[AUTOCOMMIT_BEFORE] = _set_autocommit(connection, True)
+        except BaseException:
+            connection.invalidate()
+            raise
+        return connection
+
+    def _drop(self, kept: Kept | None, connection: Any) -> None:
+        """Close the connection a read failed on (its state is unknown), kept or not."""
+        if kept is not None:
+            self._local.kept = None
+            self._forget(kept)
+        elif connection is not None:
+            with contextlib.suppress(Exception):
+                connection.invalidate()
 
     def _run(self, statement: Query, params: Mapping[str, Any]) -> list[Any]:
         prepared = self._prepare(statement)
         arguments = prepared.arguments(params)
         dialect = self.engine.dialect
         for attempt in (1, 2):
-            connection = cursor = None
+            kept = connection = None
             try:
-                connection = self._connection()
-                cursor = connection.cursor()
-                cursor.execute(prepared.sql, arguments)
-                raw = cursor.fetchall()  # all of it: SQLite ends the read there
-                description = cursor.description
+                kept = self._kept_connection()
+                connection = kept.connection if kept is not None else self._checkout()
+                raw, description = _execute(connection, prepared.sql, arguments)
+                if kept is None:
+                    _checkin(connection)
                 break
             except dialect.loaded_dbapi.Error as error:
                 gone = connection is not None and dialect.is_disconnect(
-                    error, connection.dbapi_connection, cursor)
-                self._forget_connection()
-                if gone and attempt == 1 and cursor is not None:
+                    error, connection.dbapi_connection, None)
+                self._drop(kept, connection)
+                if gone and attempt == 1:
                     continue  # the connection died while idle: once more on a new one
                 raise DBAPIError.instance(prepared.sql, arguments, error,
                                           dialect.loaded_dbapi.Error,
                                           connection_invalidated=gone,
                                           dialect=dialect) from error
-            finally:
-                if cursor is not None:
-                    with contextlib.suppress(Exception):
-                        cursor.close()
+            except BaseException:
+                self._drop(kept, connection)
+                raise
         return [prepared.convert(row, dialect, description) for row in raw]
 
     def first(self, statement: Query, params: Mapping[str, Any]) -> Any | None:

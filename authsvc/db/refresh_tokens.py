@@ -8,13 +8,13 @@ and client id, expires, and dies when the user is disabled, changes password, or
 
 import hmac
 import secrets
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import scoped_session
 
-from authsvc.core.opaque_secrets import as_utc, secret_hash
+from authsvc.core.opaque_secrets import as_utc, secret_hash, utc_now
 from authsvc.core.policy import Subject
 from authsvc.db.audit import Audit, Event
 from authsvc.db.models import RefreshToken, User
@@ -35,18 +35,23 @@ TOUCH = update(RefreshToken).where(RefreshToken.id == bindparam("token_id")).val
 
 
 class RefreshTokens:
+    """Refresh tokens over one SQLAlchemy session; the token path reads through ``reads``, and
+    ``now`` tells the time (tests pass their own)."""
+
     def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
-                 lifetime_days: int = 90, reads: Reads | None = None) -> None:
+                 reads: Reads, lifetime_days: int = 90,
+                 now: Callable[[], datetime] = utc_now) -> None:
         self.session = session
         self.audit = audit
+        self.reads = reads
         self.lifetime = timedelta(days=lifetime_days)
-        self.reads = reads or Reads(session)
+        self.now = now
 
     def issue(self, username: str, service: str, client_id: str) -> str:
         """Create a refresh token for an (already authenticated) user; return its secret."""
         user = self.session.execute(select(User).where(User.username == username)).scalar_one()
         secret = PREFIX + secrets.token_urlsafe(32)
-        now = datetime.now(UTC)
+        now = self.now()
         row = RefreshToken(user=user, secret_hash=secret_hash(secret), service=service,
                            client_id=client_id, created_at=now, expires_at=now + self.lifetime)
         self.session.add(row)
@@ -60,7 +65,7 @@ class RefreshTokens:
         """The subject a refresh token stands for. Raises AuthenticationFailed when unusable."""
         digest = secret_hash(secret)
         row = self.reads.first(REDEEM, {"digest": digest})
-        now = datetime.now(UTC)
+        now = self.now()
         if (row is None or not hmac.compare_digest(row.secret_hash, digest)
                 or row.service != service or row.client_id != client_id
                 or as_utc(row.expires_at) <= now or row.disabled):

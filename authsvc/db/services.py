@@ -1,5 +1,9 @@
 """The service container: the services one app holds (password hasher, accounts,
-repositories, tokens, audit...), wired once, and the one typed way to reach them."""
+repositories, grants, tokens, audit...), wired once, and the one typed way to reach them.
+
+Authentication (``credentials``: credentials to a Subject) and authorization (``authorizer``:
+a Subject and scopes to granted actions) sit side by side, as docker_auth's authn and authz.
+Every service that reads on the token path shares the one ``Reads``."""
 
 import logging
 import threading
@@ -13,10 +17,12 @@ from authsvc.core.client_address import trusted_networks
 from authsvc.core.credential_cache import CredentialCache
 from authsvc.core.passwords import PasswordHasher
 from authsvc.core.tokens import TokenIssuer
+from authsvc.db.access import Authorizer
 from authsvc.db.access_tokens import AccessTokens
 from authsvc.db.accounts import Accounts
 from authsvc.db.audit import Audit
 from authsvc.db.credentials import Credentials
+from authsvc.db.grants import Grants
 from authsvc.db.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import RefreshTokens
@@ -59,18 +65,24 @@ class Services:
         #: Networks whose X-Forwarded-For is believed (empty: the peer is the client).
         self.trusted_proxies = trusted_networks(config["TRUSTED_PROXIES"])
         self.audit = Audit(session, config["AUDIT_BATCH_SECONDS"])
-        reads = Reads(session)  # one per app: a connection per thread, shared by the services
-        self.accounts = Accounts(session, self.hasher, self.audit,
-                                 CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]), reads)
-        self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"], reads)
-        self.refresh_tokens = RefreshTokens(session, self.audit, config["REFRESH_TOKEN_DAYS"],
-                                            reads)
+        #: The one Reads of the app (a kept pooled connection per thread), shared by every
+        #: service that reads on the token path.
+        self.reads = reads = Reads(session)
+        self.accounts = Accounts(session, self.hasher, self.audit, reads,
+                                 CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]))
+        self.grants = Grants(session, self.audit)
+        self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"])
+        self.refresh_tokens = RefreshTokens(session, self.audit, reads,
+                                            config["REFRESH_TOKEN_DAYS"])
         self.access_tokens = AccessTokens(session, self.audit, reads)
         self.throttle = LoginThrottle(
             failure_store(config, session, reads), account_limit=config["LOCKOUT_ATTEMPTS"],
             address_limit=config["LOCKOUT_ADDRESS_ATTEMPTS"], window=config["LOCKOUT_WINDOW"])
+        #: Authentication: credentials to a Subject.
         self.credentials = Credentials(self.accounts, self.access_tokens, self.refresh_tokens,
                                        self.throttle, self.audit)
+        #: Authorization: a Subject's requested scopes to granted actions.
+        self.authorizer = Authorizer(reads, self.repos)
         self._issuer: TokenIssuer | None = None
         self._lock = threading.Lock()
 

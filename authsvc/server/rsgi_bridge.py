@@ -28,6 +28,14 @@ from typing import Any, Protocol
 from granian._granian import RSGIProtocolClosed as ProtocolClosed
 from granian._granian import RSGIProtocolError as ProtocolError
 
+from authsvc.core.error_bodies import (
+    INTERNAL_ERROR,
+    ErrorAnswer,
+    body_too_large,
+    body_too_slow,
+    invalid_content_length,
+)
+
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -138,13 +146,6 @@ class ClientGone(Exception):
     """The body ended before its Content-Length: the client went away mid-request."""
 
 
-def error_body(code: str, message: str) -> bytes:
-    """The registry's error format: the bridge answers before the app has seen the request."""
-    import json
-
-    return json.dumps({"errors": [{"code": code, "message": message}]}).encode()
-
-
 class BodyFirstWSGI:
     """An RSGI application (granian calls ``__rsgi__``) that runs ``app``, a WSGI app, on
     ``threads`` threads once the request body has arrived.
@@ -180,48 +181,39 @@ class BodyFirstWSGI:
                 refusal = await self.receive_body(environ, protocol)
             except ClientGone:
                 return  # nobody to answer; the app never sees a cut-off body
-            if refusal is not None:
-                status, code, message = refusal
-                protocol.response_bytes(status, [
-                    ("content-type", "application/json"), ("connection", "close")],
-                    error_body(code, message))
+            if refusal is not None:  # answered before the app has seen the request
+                protocol.response_bytes(refusal.status, list(refusal.headers), refusal.body)
                 return
         else:
             environ["wsgi.input"] = io.BytesIO(b"")
         status, headers, body = await self.threads.call(environ)
         protocol.response_bytes(status, headers, body)
 
-    async def receive_body(self, environ: dict[str, Any],
-                           protocol: Any) -> tuple[int, str, str] | None:
+    async def receive_body(self, environ: dict[str, Any], protocol: Any) -> ErrorAnswer | None:
         """Read the whole body into ``environ`` (``wsgi.input`` and ``CONTENT_LENGTH``); else
-        the status, code and message to refuse the request with. Raises ClientGone."""
+        the answer to refuse the request with (it closes the connection). Raises ClientGone."""
         # A chunked body's length is what arrives (HTTP: Transfer-Encoding beats Content-Length)
         declared = "" if "HTTP_TRANSFER_ENCODING" in environ else environ.get("CONTENT_LENGTH", "")
         if declared and (not declared.isdigit() or int(declared) > self.max_body):
             if not declared.isdigit():
-                return 400, "BAD_REQUEST", "invalid Content-Length"
-            return self.too_large()
+                return invalid_content_length()
+            return body_too_large(self.max_body)
         try:
             async with asyncio.timeout(self.body_timeout):
                 # With a length, hyper reads no further than it; without (chunked), count.
                 body = await (protocol() if declared else self.read_body(protocol))
         except BodyTooLarge:
-            return self.too_large()
+            return body_too_large(self.max_body)
         except (ProtocolClosed, ProtocolError) as gone:
             raise ClientGone from gone
         except TimeoutError:
-            return (408, "REQUEST_TIMEOUT",
-                    f"the request body did not arrive within {self.body_timeout:g} seconds")
+            return body_too_slow(self.body_timeout)
         if declared and len(body) != int(declared):
             raise ClientGone
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return None
-
-    def too_large(self) -> tuple[int, str, str]:
-        return (413, "REQUEST_ENTITY_TOO_LARGE",
-                f"the request body is larger than {self.max_body} bytes")
 
     async def read_body(self, protocol: Any) -> bytes:
         """Raises BodyTooLarge past ``max_body`` bytes."""
@@ -275,7 +267,6 @@ class BodyFirstWSGI:
                     close()
         except Exception:
             log.exception("unhandled error in the WSGI app")
-            return 500, [("content-type", "application/json")], error_body(
-                "INTERNAL_ERROR", "internal error; see the server log")
+            return INTERNAL_ERROR.status, list(INTERNAL_ERROR.headers), INTERNAL_ERROR.body
         status, headers = started
         return status, headers, body

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 
@@ -20,7 +19,15 @@ import pytest
 
 from .clients import AuthsvcCli, Credentials, Podman, Skopeo, expect_success
 from .oci_layout import OciImage, build_oci_image
-from .processes import Service, free_port, https_status, start_service, wait_for
+from .processes import (
+    Service,
+    console_script,
+    free_port,
+    https_status,
+    site_environment,
+    start_service,
+    wait_for,
+)
 from .world import (
     HTTPD_TAGS,
     AuthsvcInstance,
@@ -81,8 +88,7 @@ def _tracked(config: pytest.Config, service: Service) -> Iterator[Service]:
 
 def _authsvc_executable() -> str:
     """Return the path of the ``authsvc`` console script, or fail the test."""
-    beside_python = str(Path(sys.executable).parent)
-    found = shutil.which("authsvc") or shutil.which("authsvc", path=beside_python)
+    found = console_script("authsvc")
     if found is None:
         pytest.fail("the authsvc console script is not installed (run `pip install -e .`)",
                     pytrace=False)
@@ -105,13 +111,8 @@ def authsvc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     workdir = tmp_path_factory.mktemp("authsvc")
     port = free_port()
     url = f"https://{LOOPBACK}:{port}"
-    env = {
-        **_base_environment(),
-        "AUTHSVC_INSTANCE": str(workdir / "instance"),
-        "AUTHSVC_CERTS_DIR": str(workdir / "certs"),
-        "AUTHSVC_PUBLIC_URL": url,
-        "AUTHSVC_BCRYPT_ROUNDS": "4",
-    }
+    env = site_environment(workdir, _base_environment(),
+                           {"PUBLIC_URL": url, "BCRYPT_ROUNDS": "4"})
     cli = AuthsvcCli(_authsvc_executable(), env, workdir)
     admin = Credentials("admin", new_password())
     cli.ok("init", "--admin", admin.username, "--admin-password-stdin",

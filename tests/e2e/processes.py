@@ -1,13 +1,20 @@
-"""Start, probe and stop the long-running servers of the end-to-end tests."""
+"""Start, probe and stop the long-running servers of the end-to-end tests and of the benchmark
+(``bench/`` imports this module): the program to run, a site's environment, a free loopback
+port, a process in its own session stopped by process group, and one HTTPS request trusting
+only the site's CA. Only the standard library and authsvc, so that ``bench`` needs no test
+dependency to import it.
+"""
 
 from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +24,7 @@ from authsvc.server.log_output import FLUSH_INTERVAL
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_CHARS = 6000
+LOOPBACK = "127.0.0.1"
 
 
 def settle_log() -> None:
@@ -25,11 +33,30 @@ def settle_log() -> None:
     time.sleep(3 * FLUSH_INTERVAL)
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+def free_port(host: str = LOOPBACK) -> int:
+    """Return a TCP port on ``host`` that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def console_script(name: str) -> str | None:
+    """Return the path of the program ``name``: the one installed beside this Python (its
+    virtual environment) first, else the first on PATH; None when there is none."""
+    beside_python = str(Path(sys.executable).parent)
+    return shutil.which(name, path=beside_python) or shutil.which(name)
+
+
+def site_environment(root: Path, base: Mapping[str, str],
+                     settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the environment of the authsvc site in ``root``: ``base`` without its
+    ``AUTHSVC_*`` variables, the site's instance and certificate folders (``root/instance``,
+    ``root/certs``), and ``AUTHSVC_<KEY>`` for each of ``settings``."""
+    env = {key: value for key, value in base.items() if not key.startswith("AUTHSVC_")}
+    env.update({"AUTHSVC_INSTANCE": str(root / "instance"),
+                "AUTHSVC_CERTS_DIR": str(root / "certs")})
+    env.update({f"AUTHSVC_{key}": value for key, value in (settings or {}).items()})
+    return env
 
 
 @dataclass
@@ -60,20 +87,56 @@ class Service:
         The process runs in its own session, so any children it forked (for
         example server workers) share its process group and are killed too.
         """
-        if self.is_running():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        _kill_group(self.pid)
+        stop_process(self.process, timeout)
 
 
-def _kill_group(pgid: int) -> None:
-    """SIGKILL what is left of the process group ``pgid``, if anything."""
+def start_process(argv: Sequence[str], env: Mapping[str, str], cwd: Path,
+                  log_path: Path | None = None, *, stdin: bool = False,
+                  append: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a new session (its own process group), stdout and stderr going to
+    ``log_path`` (appended to with ``append``), or to a pipe without one; ``stdin`` gives it
+    a pipe to read from instead of nothing."""
+    log = log_path.open("ab" if append else "wb") if log_path else None
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        return subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=log if log else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if log:
+            log.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT, *,
+                 whole_group: bool = False) -> None:
+    """Stop a process started by ``start_process``: SIGTERM (to it alone, or to its whole
+    process group with ``whole_group``), then SIGKILL after ``timeout``; then SIGKILL what is
+    left of its process group (children that outlived it)."""
+    if process.poll() is None:
+        if whole_group:
+            signal_group(process.pid, signal.SIGTERM)
+        else:
+            process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            if whole_group:
+                signal_group(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+            process.wait(timeout=timeout)
+    signal_group(process.pid, signal.SIGKILL)
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group ``pgid``, if it still exists."""
+    try:
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -82,17 +145,25 @@ def start_service(
     name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path
 ) -> Service:
     """Start ``argv`` in its own session with stdout and stderr going to ``log_path``."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Service(name, process, log_path)
+    return Service(name, start_process(argv, env, cwd, log_path), log_path)
+
+
+def https_request(host: str, port: int, ca_file: Path, method: str = "GET", path: str = "/",
+                  body: str | None = None, headers: Mapping[str, str] | None = None,
+                  timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """One request to ``https://host:port/path`` trusting only ``ca_file``; returns the
+    status, the response headers (lower-case names) and the body. Connection and TLS
+    errors are raised."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    try:
+        connection.request(method, path, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        content = response.read()
+        return (response.status, {key.lower(): value for key, value in response.getheaders()},
+                content)
+    finally:
+        connection.close()
 
 
 def https_status(url_host: str, port: int, path: str, ca_file: Path) -> int | None:
@@ -101,28 +172,15 @@ def https_status(url_host: str, port: int, path: str, ca_file: Path) -> int | No
     Returns the HTTP status, or None when nothing answers yet (connection
     refused or reset). TLS verification errors are raised, not hidden.
     """
-    context = ssl.create_default_context(cafile=str(ca_file))
-    connection = http.client.HTTPSConnection(url_host, port, timeout=5, context=context)
     try:
-        connection.request("GET", path)
-        return connection.getresponse().status
+        return https_request(url_host, port, ca_file, "GET", path)[0]
     except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
         return None
-    finally:
-        connection.close()
 
 
 def https_headers(url_host: str, port: int, path: str, ca_file: Path) -> dict[str, str]:
     """GET ``https://url_host:port/path`` and return the response headers (lower-case names)."""
-    context = ssl.create_default_context(cafile=str(ca_file))
-    connection = http.client.HTTPSConnection(url_host, port, timeout=5, context=context)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        response.read()
-        return {key.lower(): value for key, value in response.getheaders()}
-    finally:
-        connection.close()
+    return https_request(url_host, port, ca_file, "GET", path)[1]
 
 
 def wait_for(

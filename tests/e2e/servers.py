@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +14,15 @@ import requests
 
 from authsvc.db.schema import empty_postgres_database
 
-from .processes import Service, free_port, https_status, start_service, wait_for
+from .processes import (
+    Service,
+    console_script,
+    free_port,
+    https_status,
+    site_environment,
+    start_service,
+    wait_for,
+)
 
 PG_BASE = os.environ.get("AUTHSVC_TEST_PG_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("AUTHSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -24,8 +30,7 @@ ADMIN = ("admin", "admin-password-1")
 
 
 def authsvc_executable() -> str:
-    beside_python = str(Path(sys.executable).parent)
-    found = shutil.which("authsvc") or shutil.which("authsvc", path=beside_python)
+    found = console_script("authsvc")
     assert found is not None, "the authsvc console script is not installed"
     return found
 
@@ -59,14 +64,9 @@ class Site:
 def make_site(root: Path, database_url: str = "", **settings: str) -> Site:
     """Certificates, schema and an admin, like `authsvc init`, for replicas to share."""
     root.mkdir(parents=True, exist_ok=True)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("AUTHSVC_")}
-    env.update({"AUTHSVC_INSTANCE": str(root / "instance"),
-                "AUTHSVC_CERTS_DIR": str(root / "certs"), "AUTHSVC_BCRYPT_ROUNDS": "4",
-                "AUTHSVC_REDIS_PREFIX": f"authsvc-test:{secrets.token_hex(6)}:"})
-    if database_url:
-        env["AUTHSVC_DATABASE_URL"] = database_url
-    env.update({f"AUTHSVC_{key}": value for key, value in settings.items()})
+    env = site_environment(root, os.environ, {
+        "BCRYPT_ROUNDS": "4", "REDIS_PREFIX": f"authsvc-test:{secrets.token_hex(6)}:",
+        **({"DATABASE_URL": database_url} if database_url else {}), **settings})
     site = Site(root, env)
     site.cli("init", "--admin", ADMIN[0], "--admin-password-stdin", stdin=ADMIN[1] + "\n")
     return site

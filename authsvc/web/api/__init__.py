@@ -1,26 +1,32 @@
-"""The web layer: blueprints and the one place where errors become JSON responses."""
+"""The web layer: blueprints, the audit origin of each request, and the one place where
+exceptions become error answers (built in ``authsvc.core.error_bodies``)."""
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authsvc.core.client_address import client_address
-from authsvc.db.audit import Origin, set_origin
+from authsvc.core.error_bodies import (
+    INTERNAL_ERROR,
+    ErrorAnswer,
+    database_unavailable,
+    registry_answer,
+    registry_error,
+)
+from authsvc.db.audit import NO_ORIGIN, Origin, enter_origin, leave_origin, set_origin
 from authsvc.db.models import db
 from authsvc.db.services import services_of
-from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, TooManyAttempts
+from authsvc.errors import AuthsvcError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """The registry's error format: ``{"errors": [{"code": …, "message": …}]}``."""
-    response = jsonify(errors=[{"code": code, "message": message}])
-    response.status_code = status
-    return response
+def flask_response(answer: ErrorAnswer) -> Response:
+    """``answer`` as a Flask response (the app's after-request hooks add HSTS)."""
+    return Response(answer.body, status=answer.status, headers=list(answer.headers))
 
 
 def register_blueprints(app: Flask) -> None:
@@ -65,50 +71,52 @@ def request_address(environ: dict[str, Any]) -> str:
 
 
 def register_origin(app: Flask) -> None:
-    """Every request starts with a fresh audit origin: the client's address and client id.
-    The views read the address from there (``current_origin().remote_addr``)."""
-
-    app.before_request(lambda: refuse_nul(request.environ))
+    """Every request has an audit origin of its own: the client's address and client id, from
+    the start of the request to its end (then the thread's origin is what it was before, so
+    nothing of it reaches the next request or other work on the thread). The views read the
+    address from there (``current_origin().remote_addr``)."""
 
     @app.before_request
     def start_origin() -> None:
+        g.audit_origin = enter_origin(NO_ORIGIN)  # fresh, even if the request fails below
+        refuse_nul(request.environ)
         # The form (POST /token) is read by its view, which adds the client id from it.
         set_origin(Origin(remote_addr=request_address(request.environ),
                           client_id=request.args.get("client_id") or ""))
 
+    @app.teardown_request
+    def end_origin(_error: BaseException | None) -> None:
+        scope = g.pop("audit_origin", None)
+        if scope is not None:
+            leave_origin(scope)
 
-def response_for(error: Exception) -> Response:
-    """The registry-format answer for any error a request can raise (needs an app context)."""
+
+def answer_for(error: Exception) -> ErrorAnswer:
+    """The registry-format answer for any error a request can raise (needs an app context: a
+    database error discards the session, so the next request starts on a fresh connection)."""
     if isinstance(error, AuthsvcError):
         if error.status >= 500:
             log.error("%s: %s", error.code, error.message)
-        response = error_response(error.status, error.code, error.message)
-        if isinstance(error, AuthenticationFailed):
-            response.headers["WWW-Authenticate"] = 'Basic realm="authsvc"'
-        if isinstance(error, TooManyAttempts):
-            response.headers["Retry-After"] = str(error.retry_after)
-        return response
+        return registry_answer(error)
     if isinstance(error, HTTPException):
-        status = error.code or 500
-        code = (error.name or "error").upper().replace(" ", "_")
-        response = error_response(status, code, error.description or error.name)
-        if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response
+        allow = error.valid_methods if isinstance(error, MethodNotAllowed) else None
+        return registry_error(error.code or 500, (error.name or "error").upper().replace(" ", "_"),
+                              error.description or error.name, allow=allow or ())
     if isinstance(error, UnicodeError):
         # Raw bytes in the query string that are not UTF-8: a bad request, not a crash.
-        return error_response(400, "BAD_REQUEST", "the request is not valid UTF-8")
+        return registry_error(400, "BAD_REQUEST", "the request is not valid UTF-8")
     if isinstance(error, OperationalError | InterfaceError):
-        # The database is unreachable or busy: 503 with a retry hint, never a traceback. The
-        # session is discarded, so the next request starts on a fresh connection.
+        # The database is unreachable or busy: 503 with a retry hint, never a traceback.
         log.error("database unavailable: %s", type(error.orig).__name__)
         db.session.remove()
-        response = error_response(503, "UNAVAILABLE",
-                                  "the database is unreachable or busy; try again shortly")
-        response.headers["Retry-After"] = "5"
-        return response
+        return database_unavailable()
     log.error("unhandled error", exc_info=error)
-    return error_response(500, "INTERNAL_ERROR", "internal error; see the server log")
+    return INTERNAL_ERROR
+
+
+def response_for(error: Exception) -> Response:
+    """``answer_for(error)`` as a Flask response: the app's handler for every exception."""
+    return flask_response(answer_for(error))
 
 
 def register_error_handlers(app: Flask) -> None:

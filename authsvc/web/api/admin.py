@@ -2,24 +2,19 @@
 errors shared by its routes (``api/users.py``, ``api/repositories.py``)."""
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from authsvc.core.error_bodies import api_answer
+from authsvc.core.opaque_secrets import as_utc
 from authsvc.core.policy import Subject
-from authsvc.db.audit import current_origin, set_origin
+from authsvc.db.audit import current_origin, set_actor
 from authsvc.db.services import Services, services_of
-from authsvc.errors import (
-    AuthenticationFailed,
-    AuthsvcError,
-    Forbidden,
-    InvalidRequest,
-    MalformedBody,
-    TooManyAttempts,
-)
-from authsvc.web.api.auth_header import authorization
+from authsvc.errors import AuthsvcError, Forbidden, InvalidRequest, MalformedBody
+from authsvc.web.api import flask_response
+from authsvc.web.api.auth_header import subject_from_header
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 
@@ -39,34 +34,20 @@ def actor() -> Subject:
 @bp.before_request
 def authenticate() -> None:
     """Every route but the OpenAPI document needs Basic (password or access token) or Bearer
-    (access token) credentials."""
+    (access token) credentials. Raises AuthenticationFailed, TooManyAttempts."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    auth = authorization(request.environ.get("HTTP_AUTHORIZATION"))
-    credentials = state().credentials
     address = current_origin().remote_addr or None  # the client's, behind trusted proxies too
-    if auth is not None and auth.type == "basic" and auth.username and auth.password:
-        g.actor = credentials.basic(auth.username, auth.password, address)
-    elif auth is not None and auth.type == "bearer" and auth.token:
-        g.actor = credentials.bearer(auth.token, address)
-    else:
-        raise AuthenticationFailed("authentication required: Basic or Bearer credentials")
-    set_origin(replace(current_origin(), actor=g.actor.name or ""))
+    g.actor = subject_from_header(request.environ.get("HTTP_AUTHORIZATION"), state().credentials,
+                                  address, bearer=True, anonymous=False)
+    set_actor(g.actor.name or "")
 
 
 @bp.errorhandler(AuthsvcError)
 def api_error(error: AuthsvcError) -> Response:
-    """Validation errors are 422 here (400 stays for bodies that are not JSON objects)."""
-    status = error.status
-    if status == 400 and not isinstance(error, MalformedBody):
-        status = 422
-    response = jsonify(errors=[{"code": error.code, "message": error.message}])
-    response.status_code = status
-    if isinstance(error, AuthenticationFailed):
-        response.headers["WWW-Authenticate"] = 'Basic realm="authsvc"'
-    if isinstance(error, TooManyAttempts):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
+    """The API's error answer (``authsvc.core.error_bodies.api_answer``): validation errors are
+    422 here, 400 stays for bodies that are not JSON objects."""
+    return flask_response(api_answer(error))
 
 
 def require(allowed: bool, message: str) -> None:
@@ -131,9 +112,7 @@ def timestamp(moment: datetime | None) -> str | None:
     """RFC 3339 in UTC with ``Z``; naive values (SQLite) are UTC."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return as_utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def created(body: dict[str, Any]) -> tuple[Response, int]:

@@ -1,6 +1,11 @@
-"""Reading the Authorization header without letting a malformed one become a 500."""
+"""The Authorization header: read without letting a malformed one become a 500, and turned into
+the Subject it proves, for ``/token`` and the API alike."""
 
 from werkzeug.datastructures import Authorization
+
+from authsvc.core.policy import ANONYMOUS, Subject
+from authsvc.db.credentials import Credentials
+from authsvc.errors import AuthenticationFailed
 
 
 def authorization(header: str | None) -> Authorization | None:
@@ -15,3 +20,33 @@ def authorization(header: str | None) -> Authorization | None:
             auth.username, auth.password, auth.token)):
         return None
     return auth
+
+
+def subject_from_header(header: str | None, credentials: Credentials, address: str | None, *,
+                        bearer: bool, anonymous: bool) -> Subject:
+    """The subject the Authorization ``header`` (its raw value; None when the request has
+    none) proves for the client at ``address``: from the credentials only, never from a
+    parameter naming an account.
+
+    Basic credentials are a password or an access token (``credentials.basic``); with
+    ``bearer`` (the API) a Bearer access token is taken too. With ``anonymous`` (``GET
+    /token``) credentials are optional: no header is ANONYMOUS, and a header sent is a login
+    attempt, checked (so counted and audited when it fails) whatever its password, even an
+    empty one. Without it (the API) they are required: a header without a user name and a
+    password (or a Bearer token) is refused as missing before anything is checked.
+
+    Raises AuthenticationFailed ("authentication required: …" when required credentials are
+    missing), or TooManyAttempts past a lockout limit.
+    """
+    if header is None and anonymous:
+        return ANONYMOUS
+    auth = authorization(header)
+    password = auth.password if auth is not None and auth.type == "basic" else None
+    if auth is not None and auth.username and password is not None and (password or anonymous):
+        return credentials.basic(auth.username, password, address)
+    if bearer and auth is not None and auth.type == "bearer" and auth.token:
+        return credentials.bearer(auth.token, address)
+    if anonymous:
+        raise AuthenticationFailed()
+    schemes = "Basic or Bearer" if bearer else "Basic"
+    raise AuthenticationFailed(f"authentication required: {schemes} credentials")

@@ -6,9 +6,10 @@ when there is more, or hands the app the body with its length known.
 """
 
 import io
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from authsvc.core.error_bodies import body_too_large
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -27,12 +28,9 @@ class BodyLimit:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(self.limit + 1)
         if len(body) > self.limit:
-            payload = json.dumps({"errors": [{"code": "REQUEST_ENTITY_TOO_LARGE", "message":
-                                  f"the request body is larger than {self.limit} bytes"}]})
-            start_response("413 Request Entity Too Large", [
-                ("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                ("Connection", "close")])
-            return [payload.encode()]
+            answer = body_too_large(self.limit)
+            start_response(answer.status_line, answer.wsgi_headers())
+            return [answer.body]
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)

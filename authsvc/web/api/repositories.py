@@ -13,13 +13,9 @@ from authsvc.core.policy import (
     may_manage_repository,
     may_read_grants,
 )
+from authsvc.db.grants import GrantRow, validate_target
 from authsvc.db.models import Repository
-from authsvc.db.repositories import (
-    GrantRow,
-    validate_repository_path,
-    validate_target,
-    validate_visibility,
-)
+from authsvc.db.repositories import validate_repository_path, validate_visibility
 from authsvc.errors import NotFound
 from authsvc.web.api.admin import (
     actor,
@@ -95,9 +91,9 @@ def list_repositories() -> Response:
 @bp.get("/repositories/<path:name>")
 def get_repository(name: str) -> Response:
     validate_repository_path(name)
-    repos = state().repos
-    repo = repos.find(name)
-    if repo is None or PULL not in held_actions(actor(), repos.facts(actor(), name)):
+    repo = state().repos.find(name)
+    facts = state().authorizer.facts(actor(), name)
+    if repo is None or PULL not in held_actions(actor(), facts):
         raise NotFound(f"repository {name[:300]!r} does not exist")
     return jsonify(repository_json(repo))
 
@@ -118,7 +114,7 @@ def delete_repository(name: str) -> tuple[str, int]:
 
 def _put_grant(target: str, username: str) -> Response:
     body = json_body({"actions": list}, required=("actions",))
-    return jsonify(grant_json(state().repos.grant(username, target,
+    return jsonify(grant_json(state().grants.grant(username, target,
                                                   string_list(body, "actions"))))
 
 
@@ -128,7 +124,7 @@ def _put_grant(target: str, username: str) -> Response:
 @bp.get("/repositories/<path:name>/-/grants")
 def list_repository_grants(name: str) -> Response:
     require_grant_reader(name)
-    return jsonify(items=[grant_json(g) for g in state().repos.list_grants(name)])
+    return jsonify(items=[grant_json(g) for g in state().grants.list_grants(name)])
 
 
 @bp.put("/repositories/<path:name>/-/grants/<username>")
@@ -140,14 +136,14 @@ def put_repository_grant(name: str, username: str) -> Response:
 @bp.delete("/repositories/<path:name>/-/grants/<username>")
 def delete_repository_grant(name: str, username: str) -> tuple[str, int]:
     require_repository_manager(name)
-    state().repos.revoke(username, name)
+    state().grants.revoke(username, name)
     return no_content()
 
 
 @bp.get("/namespaces/<namespace>/grants")
 def list_namespace_grants(namespace: str) -> Response:
     require_grant_reader(f"{namespace}/*")
-    return jsonify(items=[grant_json(g) for g in state().repos.list_grants(f"{namespace}/*")])
+    return jsonify(items=[grant_json(g) for g in state().grants.list_grants(f"{namespace}/*")])
 
 
 @bp.put("/namespaces/<namespace>/grants/<username>")
@@ -159,5 +155,5 @@ def put_namespace_grant(namespace: str, username: str) -> Response:
 @bp.delete("/namespaces/<namespace>/grants/<username>")
 def delete_namespace_grant(namespace: str, username: str) -> tuple[str, int]:
     require_namespace_manager(namespace)
-    state().repos.revoke(username, f"{namespace}/*")
+    state().grants.revoke(username, f"{namespace}/*")
     return no_content()

@@ -3,10 +3,11 @@
 Every ``docker pull`` and ``push`` asks for a token, often several, so this endpoint is a plain
 WSGI handler in front of the Flask app rather than a Flask view: Flask's per-request machinery
 (request context, URL routing, before/after hooks, teardown) costs more than issuing a cached
-token does. It parses queries and forms exactly as werkzeug does (a test holds it to that), runs
-inside the app context (the services' database session works as everywhere else), and answers
-errors with the API's ``response_for``, so a client sees the same JSON, headers and statuses as
-from any other route.
+token does. It parses queries and forms exactly as werkzeug does (``authsvc.web.wsgi_input``; a
+test holds it to that), runs inside the app context (the services' database session works as
+everywhere else), and answers errors with the app's own ``answer_for`` (OAuth2 ones with
+``oauth_answer``; both built by ``authsvc.core.error_bodies``), so a client sees the same JSON,
+headers and statuses as from any other route. Each request's audit origin ends with it.
 
 Every token issued or refused is written to the audit trail.
 """
@@ -14,33 +15,32 @@ Every token issued or refused is written to the audit trail.
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from functools import lru_cache
-from typing import Any, overload
-from urllib.parse import parse_qsl
+from typing import Any
 
-from flask import Flask, Request, Response, current_app
-from werkzeug.exceptions import (
-    BadRequest,
-    MethodNotAllowed,
-    RequestEntityTooLarge,
-)
+from flask import Flask, Response
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge
 
 from authsvc.core.client_address import client_address
-from authsvc.core.policy import ANONYMOUS, Subject
+from authsvc.core.error_bodies import ErrorAnswer, oauth_answer
+from authsvc.core.policy import Subject
 from authsvc.core.scopes import Scope, parse_scopes
 from authsvc.core.tokens import IssuedToken
-from authsvc.db.audit import Event, Origin, current_origin, set_actor, set_origin
-from authsvc.db.services import Services, services_of
-from authsvc.errors import (
-    AuthenticationFailed,
-    AuthsvcError,
-    InvalidRequest,
-    InvalidScope,
-    TooManyAttempts,
+from authsvc.db.audit import (
+    NO_ORIGIN,
+    Event,
+    Origin,
+    current_origin,
+    enter_origin,
+    leave_origin,
+    set_actor,
+    set_origin,
 )
-from authsvc.web.api import HSTS, refuse_nul, response_for
-from authsvc.web.api.auth_header import authorization
+from authsvc.db.services import Services, services_of
+from authsvc.errors import AuthsvcError, InvalidRequest
+from authsvc.web.api import HSTS, answer_for, refuse_nul
+from authsvc.web.api.auth_header import subject_from_header
 from authsvc.web.api.body_limit import WSGIApp
+from authsvc.web.wsgi_input import Parameters, PostedForm, form_field, query_parameters
 
 PATH = "/token"
 ALLOWED = "GET, HEAD, OPTIONS, POST"
@@ -51,40 +51,13 @@ class UnsupportedGrantType(InvalidRequest):
 
 
 class OAuthError(AuthsvcError):
-    """An error of the OAuth2 endpoint, answered in RFC 6749 §5.2 form."""
+    """An error of the OAuth2 endpoint, answered in RFC 6749 §5.2 form (``oauth_answer``)."""
 
     def __init__(self, error: AuthsvcError) -> None:
         super().__init__(error.message)
         self.original = error
         self.status = error.status
         self.code = error.code
-
-
-class Parameters:
-    """Query or form fields, each name with its values in order. (werkzeug's MultiDict builds
-    and catches a BadRequestKeyError for every missing name ``get`` is asked for.)"""
-
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        self._pairs = list(pairs)
-        self._values: dict[str, list[str]] = {}
-        for name, value in self._pairs:
-            self._values.setdefault(name, []).append(value)
-
-    @overload
-    def get(self, name: str) -> str | None: ...
-    @overload
-    def get(self, name: str, default: str) -> str: ...
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of ``name``, or ``default``."""
-        values = self._values.get(name)
-        return values[0] if values else default
-
-    def getlist(self, name: str) -> list[str]:
-        return list(self._values.get(name, ()))
-
-    def pairs(self) -> list[tuple[str, str]]:
-        return list(self._pairs)
 
 
 class TokenEndpoint:
@@ -95,26 +68,37 @@ class TokenEndpoint:
         self.next_app = next_app
         self.state: Services = services_of(app)
         self.trusted_proxies = self.state.trusted_proxies
+        self.max_length: int | None = app.config["MAX_CONTENT_LENGTH"]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any],
                  ) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self.next_app(environ, start_response)
         with self.app.app_context():
-            answer = self.respond(environ)
-            if isinstance(answer, Response):
+            origin = enter_origin(NO_ORIGIN)  # this request's, from a fresh one to its end
+            try:
+                answer = self.respond(environ)
+            finally:
+                leave_origin(origin)
+            if isinstance(answer, Response):  # OPTIONS
                 answer.headers["Strict-Transport-Security"] = HSTS
                 return answer(environ, start_response)
-        # A token: written out directly, werkzeug's Response would cost more than the rest.
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(answer))),
-                                  ("Cache-Control", "no-store"),
-                                  ("Strict-Transport-Security", HSTS)])
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [answer]
+        # Written out directly: werkzeug's Response would cost more than a cached token does.
+        if isinstance(answer, ErrorAnswer):
+            start_response(answer.status_line,
+                           [*answer.wsgi_headers(), ("Strict-Transport-Security", HSTS)])
+            body = answer.body
+        else:
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(answer))),
+                                      ("Cache-Control", "no-store"),
+                                      ("Strict-Transport-Security", HSTS)])
+            body = answer
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
-    def respond(self, environ: dict[str, Any]) -> Response | bytes:
-        """The JSON body of a token, or the response to an error in registry (or OAuth2)
-        form."""
+    def respond(self, environ: dict[str, Any]) -> bytes | ErrorAnswer | Response:
+        """The JSON body of a token, the answer to an error in registry (or OAuth2) form, or
+        the answer to OPTIONS."""
         try:
             refuse_nul(environ)
             query = query_parameters(environ)
@@ -128,16 +112,16 @@ class TokenEndpoint:
                 return self.audited(lambda: query,
                                     lambda: self.get_token(environ, query, address))
             if method == "POST":
-                posted = PostedForm(environ)
+                posted = PostedForm(environ, self.max_length)
                 return self.audited(lambda: posted.values(query),
                                     lambda: self.post_token(posted, address))
             if method == "OPTIONS":
                 return Response(status=200, headers={"Allow": ALLOWED})
-            return response_for(MethodNotAllowed(ALLOWED.split(", ")))
+            return answer_for(MethodNotAllowed(ALLOWED.split(", ")))
         except OAuthError as error:
-            return oauth_error(error)
+            return oauth_answer(error.original)
         except Exception as error:  # noqa: BLE001 - every error gets its JSON answer
-            return response_for(error)
+            return answer_for(error)
 
     def audited(self, values: Callable[[], Parameters],
                 handler: Callable[[], bytes]) -> bytes:
@@ -160,7 +144,8 @@ class TokenEndpoint:
         token too, but never for HEAD (its answer has no body: nobody would see it)."""
         service = self.checked_service(query.get("service"))
         scopes = parse_scopes(query.getlist("scope"))
-        subject = self.basic_subject(environ, address)
+        subject = subject_from_header(environ.get("HTTP_AUTHORIZATION"), self.state.credentials,
+                                      address or None, bearer=False, anonymous=True)
         set_actor(subject.name or "")
         grant_type = "anonymous" if subject.name is None else "basic"
         issued, _ = self.issue(subject, service, scopes, grant_type)
@@ -171,20 +156,9 @@ class TokenEndpoint:
             return json_bytes({**issued.answer(), "refresh_token": refresh_token})
         return issued.answer_json
 
-    def basic_subject(self, environ: dict[str, Any], address: str) -> Subject:
-        """Anonymous without an Authorization header; else the user its Basic credentials
-        prove, from the client at ``address``. The subject comes from the credentials only,
-        never from ``account``."""
-        if "HTTP_AUTHORIZATION" not in environ:
-            return ANONYMOUS
-        auth = authorization(environ.get("HTTP_AUTHORIZATION"))
-        if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
-            raise AuthenticationFailed()
-        return self.state.credentials.basic(auth.username, auth.password, address or None)
-
     # -- POST: OAuth2 password and refresh-token grants -----------------------------------------
 
-    def post_token(self, posted: "PostedForm", address: str) -> bytes:
+    def post_token(self, posted: PostedForm, address: str) -> bytes:
         """Errors in OAuth2 form."""
         try:
             return json_bytes(self.grant(posted.form(), address or None))
@@ -239,7 +213,7 @@ class TokenEndpoint:
               grant_type: str) -> tuple[IssuedToken, str]:
         """Decide the scopes, sign the token and audit it; the token, and the granted scope as
         a space-separated string."""
-        grants = self.state.repos.authorize(subject, scopes)
+        grants = self.state.authorizer.authorize(subject, scopes)
         issued = self.state.issuer.issue(subject.name, service, grants)
         granted = " ".join(str(Scope(scope.type, scope.name, actions))
                            for scope, actions in grants if actions)
@@ -250,77 +224,6 @@ class TokenEndpoint:
         return issued, granted
 
 
-#: Queries up to this long are remembered once parsed: clients repeat the same few.
-REMEMBERED_QUERY = 1024
-
-
-def query_parameters(environ: dict[str, Any]) -> Parameters:
-    """The query, parsed exactly as werkzeug's ``Request.args`` does (its own error handler
-    keeps invalid percent-escapes as they are), without building a Request: raw bytes that
-    are not UTF-8 raise UnicodeDecodeError, answered 400."""
-    query = environ.get("QUERY_STRING", "")
-    if len(query) <= REMEMBERED_QUERY:
-        return _parsed_query(query)
-    return _parse_query(query)
-
-
-def _parse_query(query: str) -> Parameters:
-    return url_encoded(query.encode("latin-1").decode())
-
-
-def url_encoded(text: str) -> Parameters:
-    """Fields of a query or URL-encoded form, as werkzeug reads them: blank values kept,
-    invalid percent-escapes left as they are."""
-    return Parameters(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
-
-
-_parsed_query = lru_cache(maxsize=4096)(_parse_query)  # Parameters never change once made
-
-
-FORM_TYPE = "application/x-www-form-urlencoded"
-
-
-class PostedForm:
-    """The body of a POST, read once. URL-encoded forms (what clients send) are parsed as
-    werkzeug's form parser does, without building a Request; anything else goes through it."""
-
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self.environ = environ
-        self._form: Parameters | None = None
-
-    def form(self) -> Parameters:
-        """Raises RequestEntityTooLarge or BadRequest for a body the parser refuses."""
-        if self._form is None:
-            self._form = self._parse()
-        return self._form
-
-    def values(self, query: Parameters) -> Parameters:
-        """The query and the form, or the query alone when the body was refused."""
-        return Parameters([*query.pairs(), *(self._form.pairs() if self._form else [])])
-
-    def _parse(self) -> Parameters:
-        environ = self.environ
-        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        length = environ.get("CONTENT_LENGTH", "")
-        if mimetype != FORM_TYPE or not length.isdigit():
-            return Parameters(Request(environ).form.items(multi=True))
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        if limit is not None and int(length) > limit:
-            raise RequestEntityTooLarge()
-        try:
-            text = environ["wsgi.input"].read(int(length)).decode()
-        except UnicodeDecodeError:
-            return Parameters([])  # as werkzeug: a body that is not UTF-8 holds no fields
-        return url_encoded(text)
-
-
-def form_field(form: Parameters, name: str) -> str:
-    value = form.get(name)
-    if not value:
-        raise InvalidRequest(f"the {name} field is required")
-    return value
-
-
 def wants_refresh_token(subject: Subject) -> bool:
     """Refresh tokens go to password logins only. An access-token login gets none, so the
     client keeps sending the access token, and its limits and revocation keep applying."""
@@ -329,23 +232,3 @@ def wants_refresh_token(subject: Subject) -> bool:
 
 def json_bytes(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def oauth_error(wrapper: OAuthError) -> Response:
-    """401 for bad credentials so containerd falls back to GET; 429 with Retry-After."""
-    error = wrapper.original
-    if isinstance(error, AuthenticationFailed):
-        code = "invalid_grant"
-    elif isinstance(error, InvalidScope):
-        code = "invalid_scope"
-    elif isinstance(error, UnsupportedGrantType):
-        code = "unsupported_grant_type"
-    elif isinstance(error, TooManyAttempts):
-        code = "temporarily_unavailable"
-    else:
-        code = "invalid_request"
-    response = Response(json_bytes({"error": code, "error_description": error.message}),
-                        status=error.status, mimetype="application/json")
-    if isinstance(error, TooManyAttempts):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response

@@ -1,0 +1,68 @@
+"""Authorization: the per-request access decision that turns requested scopes into granted
+actions. It sits beside authentication (``credentials``, which turns credentials into a
+Subject), as docker_auth's authz beside its authn.
+
+The decision reads a repository's visibility and the subject's grants on it through ``Reads``
+(statements compiled once, on the thread's kept connection), and leaves the rules to
+``core.policy``.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, or_, select
+
+from authsvc.core.policy import ALL, PUSH, RepoFacts, Subject, granted_actions, namespace_of, owns
+from authsvc.core.policy import Grant as PolicyGrant
+from authsvc.core.scopes import Scope
+from authsvc.db.models import Grant, Repository
+from authsvc.db.reads import Reads
+from authsvc.db.repositories import Repositories
+
+#: The token path's reads (see ``reads``): a repository's visibility, and a user's grants on a
+#: repository and on its namespace (``path`` twice when it has none).
+VISIBILITY = select(Repository.visibility).where(Repository.name == bindparam("path"))
+GRANTS_ON = select(Grant.target, Grant.actions).where(
+    Grant.username == bindparam("username"),
+    or_(Grant.target == bindparam("path"), Grant.target == bindparam("space")))
+
+
+class Authorizer:
+    """Decides what a subject may do on the scopes it asks for."""
+
+    def __init__(self, reads: Reads, repos: Repositories) -> None:
+        self.reads = reads
+        self.repos = repos
+
+    def facts(self, subject: Subject, path: str) -> RepoFacts:
+        """Visibility of ``path`` and the subject's grants that may cover it (none are looked up
+        for an owner, whom they cannot give more)."""
+        found = self.reads.first(VISIBILITY, {"path": path})
+        exists = found is not None
+        public = found is not None and found.visibility == "public"
+        grants: tuple[PolicyGrant, ...] = ()
+        if subject.name is not None and not owns(subject, path):
+            namespace = namespace_of(path)
+            space = path if namespace is None else f"{namespace}/*"
+            rows = self.reads.all(GRANTS_ON, {"username": subject.name, "path": path,
+                                              "space": space})
+            grants = tuple(PolicyGrant(row.target, frozenset(row.actions.split(",")))
+                           for row in rows)
+        return RepoFacts(path, public=public, grants=grants, exists=exists)
+
+    def authorize(self, subject: Subject, scopes: Sequence[Scope],
+                  ) -> list[tuple[Scope, frozenset[str]]]:
+        """Decide each requested scope: requested ∩ allowed, per policy, on the name exactly
+        as requested (a name that is no repository path is looked up nowhere: it gets nothing).
+        Returns each scope with its granted actions, in order; a denial is an empty set.
+
+        A repository its owner (or an admin) may push to is registered on the way
+        (``Repositories.ensure``), so that its visibility can be managed once it exists.
+        """
+        decided = []
+        for scope in scopes:
+            facts = self.facts(subject, scope.name) if scope.is_repository_path else None
+            granted = granted_actions(subject, scope, facts)
+            if facts is not None and not facts.exists and granted & {PUSH, ALL}:
+                self.repos.ensure(scope.name)
+            decided.append((scope, granted))
+        return decided

@@ -1,0 +1,184 @@
+"""What the benchmark reports: the ratios and targets of each authsvc run, the tables it
+prints, and the JSON results (bench/results/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from bench.checkout import describe
+from bench.kinds import Kind
+from bench.servers import Server
+from bench.site import BCRYPT_ROUNDS, REPO
+
+RESULTS_DIR = REPO / "bench" / "results"
+P99_TARGET_MS = 50.0
+#: The growth site's p50 latency, at most this many times the 10-user site's.
+GROWTH_TARGET = 1.2
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    """``value`` with thousands separators and ``digits`` decimals; ``-`` for None."""
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def judge(kind: Kind, run: dict[str, Any], references: dict[str, dict[str, Any]]) -> None:
+    """Add ratio, target and met? to an authsvc run."""
+    reference = references.get(kind.reference)
+    ratio = run["rps"] / reference["rps"] if reference and reference["rps"] else None
+    run["ratio"] = ratio
+    # The same comparison in server CPU per request: steadier when the machine is busy.
+    run["cpu_ratio"] = (reference["cpu_ms_per_req"] / run["cpu_ms_per_req"]
+                        if reference and reference["cpu_ms_per_req"] and run["cpu_ms_per_req"]
+                        else None)
+    run["ratio_to"] = {"baseline": "baseline", "bcrypt": "bcrypt-baseline"}[kind.reference]
+    if "baseline" in references and references["baseline"]["rps"]:
+        run["ratio_to_signing_baseline"] = run["rps"] / references["baseline"]["rps"]
+    # Against the signing baseline behind gunicorn gthread: what moving to authsvc from a
+    # classic Python token service behind gunicorn gains (shown, not judged).
+    if "gthread" in references and references["gthread"]["rps"]:
+        run["ratio_to_gthread"] = run["rps"] / references["gthread"]["rps"]
+    run["target"] = (f">={kind.min_ratio:g}x {run['ratio_to']}, p99<={P99_TARGET_MS:g}ms, "
+                     "0 errors")
+    misses = []
+    if ratio is None or ratio < kind.min_ratio:
+        misses.append("req/s")
+    if run["p99_ms"] is None or run["p99_ms"] > P99_TARGET_MS:
+        misses.append("p99")
+    if run["errors"]:
+        misses.append("errors")
+    run["met"] = not misses
+    run["missed"] = misses
+
+
+def print_table(runs: list[dict[str, Any]]) -> None:
+    """The normal mode's table: one row per run, authsvc's with its ratios and targets."""
+    header = (f"{'kind':<8} {'server':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'errors':>6} {'cpu ms/req':>10} {'other%':>6} {'top wkr%':>8} {'ratio':>8} "
+              f"{'cpu ratio':>9} {'vs gthread':>10}  "
+              f"{'target':<44} met?")
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        ratio = f"{run['ratio']:.2f}x" if run.get("ratio") is not None else ""
+        cpu_ratio = f"{run['cpu_ratio']:.2f}x" if run.get("cpu_ratio") is not None else ""
+        gthread = (f"{run['ratio_to_gthread']:.2f}x" if run.get("ratio_to_gthread") is not None
+                   else "")
+        met = ("" if "met" not in run else "yes" if run["met"] else
+               "NO (" + ", ".join(run["missed"]) + ")")
+        print(f"{run['kind']:<8} {run['server']:<16} {fmt(run['rps']):>9} "
+              f"{fmt(run['p50_ms'], 2):>8} {fmt(run['p99_ms'], 2):>8} {run['errors']:>6} "
+              f"{fmt(run['cpu_ms_per_req'], 2):>10} {fmt(run['other_cpu_pct'], 0):>6} "
+              f"{fmt(run['top_worker_pct'], 0):>8} "
+              f"{ratio:>8} {cpu_ratio:>9} {gthread:>10}  {run.get('target', ''):<44} {met}")
+
+
+def print_rss(servers: list[Server]) -> None:
+    """Each worker's RSS at rest, at its peak under load and after, and its CPU seconds."""
+    print(f"\nper worker{'':<17}{'RSS MiB: at rest':>16} {'peak under load':>16} "
+          f"{'after load':>11} {'CPU s in runs':>14}")
+    for server in servers:
+        for pid in sorted(set(server.rss_rest) | set(server.rss_peak) | set(server.rss_after)):
+            print(f"  {server.label:<15} pid {pid:<7} {fmt(server.rss_rest.get(pid)):>13} "
+                  f"{fmt(server.rss_peak.get(pid)):>16} {fmt(server.rss_after.get(pid)):>11} "
+                  f"{fmt(server.cpu.get(pid)):>14}")
+
+
+def print_profile(kind: str, summary: dict[str, Any]) -> None:
+    """Where the time of ``kind`` goes (``profiling.profile``'s summary)."""
+    wall, gil = summary["wall"], summary["gil"]
+    print(f"\nwhere the time goes, authsvc workers, {kind} (py-spy {summary['seconds']} s at "
+          f"200 Hz: wall = {wall['samples']} samples of busy threads, GIL = {gil['samples']} "
+          "samples of the thread holding the GIL)")
+    print(f"  {'layer':<38} {'wall %':>7} {'GIL %':>7}")
+    gil_layers = dict(gil["layers"])
+    for layer, pct in wall["layers"]:
+        print(f"  {layer:<38} {pct:>7.1f} {gil_layers.get(layer, 0.0):>7.1f}")
+    print(f"  {'authsvc function (time under it)':<60} {'wall %':>7}")
+    for func, pct in wall["authsvc"]:
+        print(f"  {func:<60} {pct:>7.1f}")
+    print(f"  {'innermost Python function, GIL held':<60} {'GIL %':>7}")
+    for func, pct in gil["self"]:
+        print(f"  {func:<60} {pct:>7.1f}")
+
+
+def rss_json(servers: list[Server]) -> dict[str, Any]:
+    """The workers' RSS and CPU seconds by server label and pid, for the JSON results."""
+    return {s.label: {str(pid): {"rest": s.rss_rest.get(pid), "peak": s.rss_peak.get(pid),
+                                 "after": s.rss_after.get(pid), "cpu_s": s.cpu.get(pid)}
+                      for pid in sorted(set(s.rss_rest) | set(s.rss_peak))} for s in servers}
+
+
+
+def print_normal(code: dict[str, Any], args: argparse.Namespace, runs: list[dict[str, Any]],
+                 servers: list[Server], profiles: dict[str, Any]) -> None:
+    """The normal mode's report: what ran, the table, the workers' RSS, the profiles."""
+    print(f"\n== authsvc token benchmark, {describe(code)}: granian, "
+          f"{args.workers} workers x "
+          f"{args.server_threads} threads, wrk -t{args.threads} -c{args.connections} "
+          f"-d{args.duration}s, {args.database}, bcrypt cost {BCRYPT_ROUNDS}"
+          + "".join(f", {key}={value}" for key, value in args.settings.items()))
+    print_table(runs)
+    print_rss(servers)
+    for name, summary in profiles.items():
+        print_profile(name, summary)
+
+
+def print_growth(database: str, code: dict[str, Any], seeded: dict[str, Any],
+                 args: argparse.Namespace,
+                 pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+                 servers: dict[str, Server]) -> dict[str, Any]:
+    """The growth mode's report for one database: what ran, the table of (10-user, growth)
+    pairs, the workers' RSS; returns that RSS for the JSON results."""
+    print(f"\n== growth ({database}), {describe(code)}: a 10-user site, "
+          "and the same plus "
+          f"{seeded.get('users', 0):,} users, {seeded.get('namespaces', 0):,} namespaces, "
+          f"{seeded.get('repositories', 0):,} repositories, {seeded.get('grants', 0):,} "
+          f"grants, {seeded.get('refresh_tokens', 0):,} refresh tokens (seeded in "
+          f"{seeded.get('seconds', '?')} s); measured alternately; granian, "
+          f"{args.workers} workers x {args.server_threads} threads, -d{args.duration}s")
+    print_growth_table(pairs)
+    rss = {case: rss_json([server])["authsvc"] for case, server in servers.items()}
+    print("\nper authsvc worker: RSS MiB at rest / peak under load / after load, "
+          "CPU s in runs")
+    for case, workers in rss.items():
+        values = "; ".join(f"{fmt(v['rest'])} / {fmt(v['peak'])} / {fmt(v['after'])}, "
+                           f"{fmt(v['cpu_s'])} s" for v in workers.values())
+        print(f"  {case:<9} {values}")
+    return rss
+
+
+def print_growth_table(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """The growth mode's table: each 10-user run, then its growth run with the ratios."""
+    header = (f"{'kind':<8} {'conns':>5} {'case':<9} {'req/s':>9} {'p50 ms':>8} "
+              f"{'p99 ms':>8} {'errors':>6} {'cpu ms/req':>10} {'other%':>6} {'top wkr%':>8} "
+              f"{'p50 x':>6} {'p99 x':>6} {'req/s x':>7} {'cpu x':>6}  target"
+              "            met?")
+    print(header)
+    print("-" * len(header))
+    for small_run, big_run in pairs:
+        for run in (small_run, big_run):
+            extra = ""
+            if run is big_run:
+                extra = (f"{fmt(run['p50_ratio'], 2):>6} {fmt(run['p99_ratio'], 2):>6} "
+                         f"{fmt(run['rps_ratio'], 2):>7} {fmt(run['cpu_ratio'], 2):>6}  "
+                         f"p50<={GROWTH_TARGET:g}x, 0 err  "
+                         + (f"n/a: {run['not_judged']}" if run["met"] is None
+                            else "yes" if run["met"] else "NO"))
+            print(f"{run['kind']:<8} {run['connections']:>5} {run['case']:<9} "
+                  f"{fmt(run['rps']):>9} {fmt(run['p50_ms'], 2):>8} "
+                  f"{fmt(run['p99_ms'], 2):>8} {run['errors']:>6} "
+                  f"{fmt(run['cpu_ms_per_req'], 2):>10} {fmt(run['other_cpu_pct'], 0):>6} "
+                  f"{fmt(run['top_worker_pct'], 0):>8} {extra}")
+
+
+def write_results(report: dict[str, Any], mode: str) -> None:
+    """Write ``report`` to bench/results/latest.json and a timestamped copy, and say where."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(report, indent=2, default=str)
+    (RESULTS_DIR / "latest.json").write_text(text)
+    (RESULTS_DIR / f"{mode}-{stamp}.json").write_text(text)
+    print(f"{mode} run took {report['seconds']:.0f} s; results in "
+          f"{(RESULTS_DIR / 'latest.json').relative_to(REPO)}")
