@@ -48,6 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_blueprints(app)
     register_error_handlers(app)
+    # Flask's way of adding WSGI middleware (mypy sees a method being replaced)
     app.wsgi_app = BodyLimit(TokenEndpoint(app, app.wsgi_app),  # type: ignore[method-assign]
                              app.config["MAX_CONTENT_LENGTH"])
     return app

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: interrupted; stopping everything", file=sys.stderr)
         report["error"] = "interrupted"
         status = 130
-    except Exception as e:  # noqa: BLE001 - report it, stop everything, keep the JSON
+    except Exception as e:  # report it, stop everything, keep the JSON
         import traceback
 
         traceback.print_exc()

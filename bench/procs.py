@@ -63,7 +63,7 @@ def stop_all() -> None:
     for process in reversed(list(STARTED)):
         try:
             stop(process)
-        except Exception as e:  # noqa: BLE001 - keep stopping the others
+        except Exception as e:  # keep stopping the others
             print(f"bench: could not stop pid {process.pid}: {e}")
 
 

@@ -5,7 +5,7 @@ import functools
 import getpass
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from flask import current_app
@@ -35,7 +35,7 @@ def reports_errors(func: F) -> F:
         except AuthsvcError as e:
             raise click.ClickException(e.message) from e
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def command(group: click.Group, name: str | None = None) -> Callable[[F], click.Command]:

@@ -10,6 +10,7 @@ from authsvc.errors import CertificateError
 from authsvc.pki import key_set as keys
 from authsvc.pki.certs import (
     CertPaths,
+    KeyType,
     bootstrap,
     signing_public_key,
     trusted_certificates,
@@ -35,10 +36,10 @@ def _settings() -> tuple[CertPaths, KidFormat]:
 @click.option("--force", is_flag=True, help="Replace existing certificates and keys.")
 @click.option("--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True,
               help="Token-signing key: EC P-256 (ES256) or RSA 2048 (RS256).")
-def certs_init_command(hosts: tuple[str, ...], force: bool, key_type: str) -> None:
+def certs_init_command(hosts: tuple[str, ...], force: bool, key_type: KeyType) -> None:
     """Create the CA, HTTPS certificates for authsvc and the registry, and the signing key."""
     paths, kid_format = _settings()
-    written = bootstrap(paths.root, hosts, force=force, key_type=key_type,  # type: ignore[arg-type]
+    written = bootstrap(paths.root, hosts, force=force, key_type=key_type,
                         kid_format=kid_format)
     for path in written:
         click.echo(f"wrote {path}")
@@ -71,7 +72,7 @@ def _listing(paths: CertPaths, key_set: keys.KeySet) -> str:
 @click.option("--force", is_flag=True,
               help="Replace a next key that is waiting, or stop trusting a previous key "
                    "before its grace is over.")
-def certs_rotate_command(activate: bool, key_type: str | None, grace: int | None,
+def certs_rotate_command(activate: bool, key_type: KeyType | None, grace: int | None,
                          force: bool) -> None:
     """Rotate the token-signing key in two steps, with no token refused in between.
 
@@ -91,9 +92,9 @@ def certs_rotate_command(activate: bool, key_type: str | None, grace: int | None
         _rotate(key_type, force)
 
 
-def _rotate(key_type: str | None, force: bool) -> None:
+def _rotate(key_type: KeyType | None, force: bool) -> None:
     paths, kid_format = _settings()
-    change = keys.rotate(paths, kid_format, key_type=key_type, force=force)  # type: ignore[arg-type]
+    change = keys.rotate(paths, kid_format, key_type=key_type, force=force)
     click.echo(f"wrote {paths.signing_next} and {paths.signing_next_key.name}")
     if change.dropped is not None:
         click.echo(f"stopped trusting the {_describe(change.dropped)}")

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import scoped_session
 
 from authsvc.core.opaque_secrets import as_utc, secret_hash, utc_now
 from authsvc.core.policy import DELETE, PULL, PUSH, Subject, TokenLimit
 from authsvc.db.audit import Audit, Event
 from authsvc.db.grants import validate_target
-from authsvc.db.models import AccessToken, User
+from authsvc.db.models import AccessToken, DbSession, User
 from authsvc.db.reads import Reads
 from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
 
@@ -65,7 +64,7 @@ class AccessTokens:
     """Access tokens over one SQLAlchemy session; the token path reads through ``reads``, and
     ``now`` tells the time (tests pass their own)."""
 
-    def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, audit: Audit,
                  reads: Reads, now: Callable[[], datetime] = utc_now) -> None:
         self.session = session
         self.audit = audit

@@ -9,14 +9,13 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import scoped_session
 
 from authsvc.core.credential_cache import CredentialCache
 from authsvc.core.passwords import PasswordHasher
 from authsvc.core.policy import Subject
 from authsvc.core.scopes import is_valid_component
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import Grant, RefreshToken, Repository, User
+from authsvc.db.models import DbSession, Grant, RefreshToken, Repository, User
 from authsvc.db.reads import Reads
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
 
@@ -31,7 +30,7 @@ def validate_username(name: str) -> str:
     return name
 
 
-def commit_or_conflict(session: scoped_session, message: str) -> None:  # type: ignore[type-arg]
+def commit_or_conflict(session: DbSession, message: str) -> None:
     """Commit; a unique-constraint violation becomes Conflict and nothing is changed."""
     try:
         session.commit()
@@ -50,7 +49,7 @@ REHASH = update(User).where(User.username == bindparam("login")).values(
 class Accounts:
     """Users over one SQLAlchemy session."""
 
-    def __init__(self, session: scoped_session, hasher: PasswordHasher,  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, hasher: PasswordHasher,
                  audit: Audit, reads: Reads, cache: CredentialCache | None = None) -> None:
         self.session = session
         self.hasher = hasher

@@ -21,10 +21,9 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import scoped_session
 
 from authsvc.core.escaping import one_line
-from authsvc.db.models import AuditEvent
+from authsvc.db.models import AuditEvent, DbSession, engine_of
 
 log = logging.getLogger("authsvc.audit")
 
@@ -138,7 +137,7 @@ class Audit:
     written in one transaction per interval by a background thread instead of one per request;
     0 writes every event at once. ``clock`` gives each event's time (aware, UTC)."""
 
-    def __init__(self, session: scoped_session, batch_seconds: float = 0,  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, batch_seconds: float = 0,
                  *, clock: Callable[[], datetime] = utc_now) -> None:
         self.session = session
         self.batch_seconds = batch_seconds
@@ -172,7 +171,7 @@ class Audit:
                 atexit.register(self.flush)
             self._pending.append(values)
             if self._engine is None:
-                self._engine = self.session.get_bind()  # type: ignore[assignment]
+                self._engine = engine_of(self.session)
 
     def flush(self) -> None:
         """Write the pending batched events in one transaction."""
@@ -182,7 +181,7 @@ class Audit:
             return  # (rows a forked process inherited are its parent's to write)
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(AuditEvent.__table__), rows)
+                connection.execute(insert(AuditEvent), rows)
         except OperationalError:  # the database is away: keep them for the next try
             log.warning("could not write %d audit events; will retry", len(rows))
             with self._lock:
@@ -191,7 +190,7 @@ class Audit:
             for row in rows:
                 try:
                     with self._engine.begin() as connection:
-                        connection.execute(insert(AuditEvent.__table__), [row])
+                        connection.execute(insert(AuditEvent), [row])
                 except SQLAlchemyError:
                     log.exception("dropped an audit event the database refused: %s",
                                   row.get("action"))

@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import scoped_session
 
 from authsvc.core.policy import parse_actions
 from authsvc.core.scopes import is_valid_component
 from authsvc.db.accounts import commit_or_conflict, validate_username
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import Grant
+from authsvc.db.models import DbSession, Grant
 from authsvc.db.repositories import validate_repository_path
 from authsvc.errors import InvalidName, NotFound
 
@@ -40,7 +39,7 @@ class GrantRow:
 class Grants:
     """Grants over one SQLAlchemy session. The token path reads them through ``Authorizer``."""
 
-    def __init__(self, session: scoped_session, audit: Audit) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, audit: Audit) -> None:
         self.session = session
         self.audit = audit
 

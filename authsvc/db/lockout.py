@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, func, or_, select
-from sqlalchemy.orm import scoped_session
 
-from authsvc.db.models import LoginFailure
+from authsvc.db.models import DbSession, LoginFailure
 from authsvc.db.reads import Reads
 from authsvc.errors import TooManyAttempts
 
@@ -108,7 +107,7 @@ class MemoryStore:
 class DatabaseStore:
     """Counts in the ``login_failures`` table, shared by replicas on one database."""
 
-    def __init__(self, session: scoped_session, reads: Reads) -> None:  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, reads: Reads) -> None:
         self.session = session
         self.reads = reads
 

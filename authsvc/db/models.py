@@ -3,8 +3,15 @@
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import CheckConstraint, DateTime, Engine, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    relationship,
+    scoped_session,
+)
 
 
 class Base(DeclarativeBase):
@@ -16,13 +23,15 @@ TIMESTAMP = DateTime(timezone=True)
 
 
 db = SQLAlchemy(model_class=Base)
+#: The session every service is given: flask_sqlalchemy's ``db.session``.
+DbSession = scoped_session[FlaskSession]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,7 +45,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
 
-class Repository(db.Model):  # type: ignore[name-defined,misc]
+class Repository(Base):
     __tablename__ = "repositories"
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'private')", name="ck_repositories_visibility"),
@@ -48,7 +57,7 @@ class Repository(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
 
-class Grant(db.Model):  # type: ignore[name-defined,misc]
+class Grant(Base):
     """Actions given to a user name on a repository (``alice/httpd``) or namespace
     (``alice/*``). The name need not have an account (yet): a grant never tells whether one
     exists. Deleting a user deletes the grants held by that name."""
@@ -67,7 +76,7 @@ class Grant(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
 
 
-class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
+class RefreshToken(Base):
     """A long-lived secret that stands in for a password (Docker's identity token).
 
     Only a SHA-256 of the secret is stored; the secret is shown once, when issued.
@@ -87,7 +96,7 @@ class RefreshToken(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User] = relationship()
 
 
-class AccessToken(db.Model):  # type: ignore[name-defined,misc]
+class AccessToken(Base):
     """A personal access token: a revocable secret accepted as the password, limited to
     ``permission`` and optionally to listed repositories or namespaces."""
 
@@ -111,7 +120,7 @@ class AccessToken(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User] = relationship()
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(Base):
     """One line of the audit trail. Never holds a secret: names, ids and scopes only."""
 
     __tablename__ = "audit_events"
@@ -131,7 +140,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     detail: Mapped[str] = mapped_column(String(1000), default="")
 
 
-class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
+class LoginFailure(Base):
     """One failed login, kept for the length of the lockout window (database lockout store)."""
 
     __tablename__ = "login_failures"
@@ -140,3 +149,12 @@ class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
     #: ``account:<name>`` or ``address:<ip>``.
     key: Mapped[str] = mapped_column(String(320), index=True)
     at: Mapped[float] = mapped_column(index=True)
+
+
+def engine_of(session: DbSession) -> Engine:
+    """The engine ``session`` is bound to (authsvc binds it to one engine, never a
+    connection). Needs the app context."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine):
+        raise TypeError(f"the session is bound to {type(bind).__name__}, not an Engine")
+    return bind

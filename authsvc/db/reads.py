@@ -32,8 +32,9 @@ from typing import Any, TypeAlias
 from sqlalchemy import Select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import scoped_session
 from sqlalchemy.sql import Executable
+
+from authsvc.db.models import DbSession, engine_of
 
 Query: TypeAlias = "Select[*tuple[Any, ...]]"
 
@@ -129,7 +130,7 @@ class Reads:
     without one, such as NullPool: every read checks one out).
     """
 
-    def __init__(self, session: scoped_session,  # type: ignore[type-arg]
+    def __init__(self, session: DbSession,
                  keep: int | None = None) -> None:
         self.session = session
         self._keep = keep
@@ -146,8 +147,8 @@ class Reads:
     def engine(self) -> Engine:
         """The engine, found through the session on first use (it needs the app context)."""
         if self._engine is None:
-            self._engine = self.session.get_bind()  # type: ignore[assignment]
-        return self._engine  # type: ignore[return-value]
+            self._engine = engine_of(self.session)
+        return self._engine
 
     @property
     def keep(self) -> int:

@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import scoped_session
 
 from authsvc.core.opaque_secrets import as_utc, secret_hash, utc_now
 from authsvc.core.policy import Subject
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import RefreshToken, User
+from authsvc.db.models import DbSession, RefreshToken, User
 from authsvc.db.reads import Reads
 from authsvc.errors import AuthenticationFailed, NotFound
 
@@ -38,7 +37,7 @@ class RefreshTokens:
     """Refresh tokens over one SQLAlchemy session; the token path reads through ``reads``, and
     ``now`` tells the time (tests pass their own)."""
 
-    def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, audit: Audit,
                  reads: Reads, lifetime_days: int = 90,
                  now: Callable[[], datetime] = utc_now) -> None:
         self.session = session

@@ -7,13 +7,12 @@ AuthsvcError subclasses; a refused change leaves the database untouched.
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, delete, false, func, or_, select
-from sqlalchemy.orm import scoped_session
 
 from authsvc.core.policy import PULL, Subject
 from authsvc.core.scopes import is_valid_path
 from authsvc.db.accounts import commit_or_conflict
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import Grant, Repository
+from authsvc.db.models import DbSession, Grant, Repository
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
 
 VISIBILITIES = ("public", "private")
@@ -50,7 +49,7 @@ def _matches_any(targets: Sequence[str]) -> ColumnElement[bool]:
 class Repositories:
     """Repository records over one SQLAlchemy session."""
 
-    def __init__(self, session: scoped_session, audit: Audit,  # type: ignore[type-arg]
+    def __init__(self, session: DbSession, audit: Audit,
                  default_visibility: str = "private") -> None:
         self.session = session
         self.audit = audit

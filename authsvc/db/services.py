@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import scoped_session
-
 from authsvc.core.client_address import trusted_networks
 from authsvc.core.credential_cache import CredentialCache
 from authsvc.core.passwords import PasswordHasher
@@ -24,6 +22,7 @@ from authsvc.db.audit import Audit
 from authsvc.db.credentials import Credentials
 from authsvc.db.grants import Grants
 from authsvc.db.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
+from authsvc.db.models import DbSession
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import RefreshTokens
 from authsvc.db.repositories import Repositories
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def failure_store(config: Mapping[str, Any], session: scoped_session,  # type: ignore[type-arg]
+def failure_store(config: Mapping[str, Any], session: DbSession,
                   reads: Reads) -> FailureStore:
     """Where failed logins are counted: LOCKOUT_STORE, or Redis when REDIS_URL is set, else
     the database."""
@@ -58,7 +57,7 @@ def failure_store(config: Mapping[str, Any], session: scoped_session,  # type: i
 class Services:
     """Built once per app by ``create_app``; the signing key is loaded on first use."""
 
-    def __init__(self, config: Mapping[str, Any], session: scoped_session) -> None:  # type: ignore[type-arg]
+    def __init__(self, config: Mapping[str, Any], session: DbSession) -> None:
         self.config = config
         self.certs = CertPaths(Path(config["CERTS_DIR"]))
         self.hasher = PasswordHasher(config["BCRYPT_ROUNDS"])

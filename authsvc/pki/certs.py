@@ -137,10 +137,10 @@ def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: object, now: datetime,
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: PublicKey, now: datetime,
              days: int) -> x509.CertificateBuilder:
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-            .public_key(public_key)  # type: ignore[arg-type]
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=days)))

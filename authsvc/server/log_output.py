@@ -44,7 +44,7 @@ class LogFormatter(logging.Formatter):
         reads the log line by line."""
         return one_line(super().format(record))
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.datefmt is not None or not self.default_msec_format:
             return super().formatTime(record, datefmt)
         second = int(record.created)
@@ -72,7 +72,7 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
             threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
         try:
             self._lines.append(self.format(record) + self.terminator)
-        except Exception:  # noqa: BLE001 - logging must never break the caller
+        except Exception:  # logging must never break the caller
             self.handleError(record)
 
     def _forget_parent_lines(self) -> None:

@@ -120,7 +120,7 @@ class TokenEndpoint:
             return answer_for(MethodNotAllowed(ALLOWED.split(", ")))
         except OAuthError as error:
             return oauth_answer(error.original)
-        except Exception as error:  # noqa: BLE001 - every error gets its JSON answer
+        except Exception as error:  # every error gets its JSON answer
             return answer_for(error)
 
     def audited(self, values: Callable[[], Parameters],
