@@ -3,6 +3,7 @@ thread runs the WSGI app; the environ made from the request alone."""
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,3 +190,25 @@ def test_an_app_that_fails_gets_a_json_500() -> None:
     status, _, body = serve(broken, Scope(), Protocol())
     assert status == 500
     assert json.loads(body)["errors"][0]["code"] == "INTERNAL_ERROR"
+
+
+def test_each_answer_is_logged_in_the_access_format(
+        app: EchoApp, caplog: pytest.LogCaptureFixture) -> None:
+    """One line per answered request on ``granian.access`` (a refusal too); none for a client
+    that went away before it could be answered."""
+    bridge = BodyFirstWSGI(app, threads=1, max_body=100, body_timeout=5,
+                           access_format='%(addr)s "%(method)s %(path)s" %(status)d')
+
+    async def run() -> None:
+        await bridge.__rsgi__(Scope("GET", "/token"), Protocol())
+        await bridge.__rsgi__(Scope("POST", "/token", header_pairs=form(101)), Protocol())
+        await bridge.__rsgi__(Scope("POST", "/token", header_pairs=form(50)),
+                              Protocol([b"gra"], closed=True))
+
+    with caplog.at_level(logging.INFO, logger="granian.access"):
+        try:
+            asyncio.run(run())
+        finally:
+            bridge.__rsgi_del__(None)
+    assert [r.getMessage() for r in caplog.records if r.name == "granian.access"] == [
+        '192.0.2.7 "GET /token" 201', '192.0.2.7 "POST /token" 413']

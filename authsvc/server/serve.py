@@ -87,9 +87,10 @@ def start_worker() -> None:
 
 def body_first(app: WSGIApp, max_body: int, body_timeout: float) -> BodyFirstWSGI:
     """``app`` as the server runs it: bodies read first, then ``THREADS`` threads (as
-    ``granian`` left it in the environment)."""
+    ``granian`` left it in the environment), one access line per request."""
     threads = int(os.environ.get(THREADS_VARIABLE, "4"))
-    return BodyFirstWSGI(app, threads=threads, max_body=max_body, body_timeout=body_timeout)
+    return BodyFirstWSGI(app, threads=threads, max_body=max_body, body_timeout=body_timeout,
+                         access_format=ACCESS_FORMAT)
 
 
 def worker_app() -> BodyFirstWSGI:
@@ -131,4 +132,5 @@ def granian(target: str, certs: CertPaths, host: str, port: int, workers: int,
         ssl_cert=certs.authsvc, ssl_key=certs.authsvc_key, ssl_protocol_min=SSLProtocols.tls12,
         respawn_failed_workers=True, workers_kill_timeout=WORKER_KILL_TIMEOUT,
         log_level=LogLevels.info, log_dictconfig=LOGGING,
-        log_access=True, log_access_format=ACCESS_FORMAT)
+        # the access line is the bridge's (body_first): granian's wraps every request twice
+        log_access=False)
