@@ -4,7 +4,8 @@ Granian's own WSGI interface calls the app on one of its threads as soon as a re
 have arrived, and the app then reads the body from that thread, blocking, with no deadline: a
 client that sends ``Content-Length: 1000`` and a few bytes holds a thread for as long as it
 likes, and a handful of them stop the service (issue 10). Here the body is read on the worker's
-event loop, which waits on thousands of slow clients at the cost of a coroutine each, within
+event loop, which waits on slow clients at the cost of a coroutine each (granian admits up to
+its ``backpressure``, by default 1024 / WORKERS, requests per worker at once), within
 ``body_timeout`` seconds for the whole body and ``max_body`` bytes; only a request whose body
 has fully arrived is handed to one of ``threads`` threads, which run the WSGI app.
 
