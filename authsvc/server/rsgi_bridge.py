@@ -185,16 +185,16 @@ class BodyFirstWSGI:
         if scope.proto != "http":
             return
         started = time.perf_counter()
-        status = await self.answer(scope, protocol)
+        environ = self.environ(scope)
+        status = await self.answer(scope, environ, protocol)
         if self.access_format is not None and status:
             access_log.info(self.access_format, {
-                "addr": scope.client.rpartition(":")[0].strip("[]"), "method": scope.method,
+                "addr": environ["REMOTE_ADDR"], "method": scope.method,
                 "path": scope.path, "protocol": f"HTTP/{scope.http_version}", "status": status,
                 "dt_ms": (time.perf_counter() - started) * 1000})
 
-    async def answer(self, scope: Scope, protocol: Any) -> int:
+    async def answer(self, scope: Scope, environ: dict[str, Any], protocol: Any) -> int:
         """Answer the request; the status sent (0 when the client went away first)."""
-        environ = self.environ(scope)
         if scope.method not in BODYLESS and (
                 environ.get("CONTENT_LENGTH", "0") != "0" or "HTTP_TRANSFER_ENCODING" in environ):
             try:
