@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,21 @@ def test_access_token_errors(runner: FlaskCliRunner, state: Services, args: list
     assert code != 0
     assert message in output
     assert state.access_tokens.list_for("alice") == []
+
+
+@pytest.mark.parametrize(("variable", "value", "key"), [
+    ("AUTHSVC_BODY_TIMEOUT", "0", "BODY_TIMEOUT"),
+    ("AUTHSVC_TRUSTED_PROXIES", "10.0.0.1/8", "TRUSTED_PROXIES"),
+])
+def test_a_bad_setting_is_one_line_naming_the_key(tmp_path: Path, variable: str, value: str,
+                                                 key: str) -> None:
+    """As the README says of every command: one line, ``Error: …``, exit status 1."""
+    env = {name: v for name, v in os.environ.items() if not name.startswith("AUTHSVC_")}
+    env.update(AUTHSVC_INSTANCE=str(tmp_path / "instance"),
+               AUTHSVC_CERTS_DIR=str(tmp_path / "certs"), **{variable: value})
+    result = subprocess.run([sys.executable, "-c", "from authsvc.cli import main; main()",
+                             "user", "list"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {key}") and result.stderr.count("\n") == 1, (
+        result.stderr)
