@@ -22,6 +22,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
              "authsvc.app", "authsvc.config", *WEB_AND_DATABASE),
     "pki": ("authsvc.core", "authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli",
             "authsvc.app", *WEB_AND_DATABASE),
+    # talking to and configuring the registry (and its nginx front): over the pure domain and
+    # the settings, below the database
+    "registry": ("authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app",
+                 *WEB_AND_DATABASE),
     # the database side: no web framework (flask_sqlalchemy's models aside), no outer layer
     "db": ("authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app", "flask", "werkzeug",
            "granian"),
@@ -74,7 +78,7 @@ def test_every_module_lies_in_a_layer() -> None:
     assert top == {"__init__.py", "app.py", "config.py", "errors.py"}
     folders = {path.name for path in PACKAGE.iterdir()
                if path.is_dir() and path.name != "__pycache__"}
-    assert folders == {"core", "pki", "db", "web", "server", "cli"}
+    assert folders == {"core", "pki", "registry", "db", "web", "server", "cli"}
 
 
 @pytest.mark.parametrize("module", ["authsvc.core.scopes", "authsvc.core.policy",

@@ -5,7 +5,17 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from authsvc.app import create_app
-from authsvc.cli import audit, certs, db, repos, setup, tokens, users  # noqa: F401 - commands
+from authsvc.cli import (  # noqa: F401 - commands
+    audit,
+    certs,
+    db,
+    proxy,
+    registry,
+    repos,
+    setup,
+    tokens,
+    users,
+)
 from authsvc.cli.base import cli
 from authsvc.errors import ConfigError
 
