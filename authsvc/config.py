@@ -58,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_REQUEST_BYTES": 65536,
     # Seconds a request body may take to arrive whole under `authsvc serve`; then 408.
     "BODY_TIMEOUT": 10,
+    # The registry's own URL, for `authsvc registry sync` and deletes (empty: authsvc does not
+    # talk to the registry); `authsvc registry-config` sets it in instance/config.py.
+    "REGISTRY_URL": "",
+    # The CA file that vouches for the registry's certificate (empty: authsvc's own CA,
+    # certs/ca.pem, when it exists, else the system's).
+    "REGISTRY_CA": "",
     # SQLAlchemy URL; empty means SQLite in the instance folder.
     "DATABASE_URL": "",
     # Where `authsvc serve` listens, and how many worker processes and threads it runs.
@@ -154,5 +160,12 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     if url.scheme not in ("https", "http") or not url.netloc:
         raise ConfigError(f"PUBLIC_URL must be an https:// URL, not {config['PUBLIC_URL']!r}")
     config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
+    registry = config["REGISTRY_URL"]
+    if not isinstance(registry, str) or (registry and (
+            urlsplit(registry).scheme not in ("https", "http") or not urlsplit(registry).netloc)):
+        raise ConfigError(f"REGISTRY_URL must be empty or an https:// URL, not {registry!r}")
+    config["REGISTRY_URL"] = registry.rstrip("/")
+    if not isinstance(config["REGISTRY_CA"], str):
+        raise ConfigError("REGISTRY_CA must be a file name (a string)")
     if not isinstance(config["DATABASE_URL"], str):
         raise ConfigError("DATABASE_URL must be a string")

@@ -96,3 +96,10 @@ class TooManyAttempts(AuthsvcError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed logins; try again in {retry_after} seconds")
         self.retry_after = retry_after
+
+
+class RegistryNotConfigured(AuthsvcError):
+    """The work needs the registry, and REGISTRY_URL does not say where it is."""
+
+    status = 503
+    code = "UNAVAILABLE"

@@ -4,6 +4,7 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,10 @@ def test_repositories_and_grants(runner: FlaskCliRunner, state: Services) -> Non
     assert run(runner, "repo", "add", "alice/httpd")[1] == "added private repository alice/httpd\n"
     assert run(runner, "repo", "add", "alice/web", "--public")[0] == 0
     assert run(runner, "repo", "visibility", "alice/httpd", "public")[0] == 0
-    assert run(runner, "repo", "list")[1] == "alice/httpd\tpublic\nalice/web\tpublic\n"
+    assert [line.split() for line in run(runner, "repo", "list")[1].splitlines()] == [
+        ["NAME", "VISIBILITY", "TAGS", "SIZE", "LAST", "PUSH", "PULLS"],
+        ["alice/httpd", "public", "0", "0", "B", "-", "0"],
+        ["alice/web", "public", "0", "0", "B", "-", "0"]]
     assert run(runner, "repo", "add", "alice/web")[1].startswith("Error: repository 'alice/web'")
     assert run(runner, "grant", "bob", "alice/*", "push,pull")[0] == 0
     assert run(runner, "grant", "bob", "alice/httpd", "*")[0] == 0
@@ -246,3 +250,32 @@ def test_a_bad_setting_is_one_line_naming_the_key(tmp_path: Path, variable: str,
     assert result.returncode == 1
     assert result.stderr.startswith(f"Error: {key}") and result.stderr.count("\n") == 1, (
         result.stderr)
+
+
+def test_repo_list_and_show_give_tags_sizes_and_the_last_push(runner: FlaskCliRunner,
+                                                               state: Services) -> None:
+    pushed = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    state.catalog.put_tag("alice/httpd", "v1", "sha256:" + "a" * 64,
+                          "application/vnd.oci.image.manifest.v1+json", 3 * 1024 * 1024,
+                          pushed_at=pushed, pushed_by="alice")
+    state.catalog.put_tag("alice/httpd", "v2", "sha256:" + "b" * 64,
+                          "application/vnd.oci.image.manifest.v1+json", 1024)
+    state.catalog.put_tag("bob/tool", "latest", "sha256:" + "c" * 64, "", 10)
+    assert run(runner, "repo", "description", "alice/httpd", "The Apache web server")[0] == 0
+    listed = [line.split() for line in run(runner, "repo", "list", "--sort", "pushed")[1]
+              .splitlines()]
+    assert listed[1] == ["alice/httpd", "private", "2", "3.0", "MiB", "2026-11-30",
+                         "12:00:00Z", "0"]
+    assert listed[2][0] == "bob/tool"
+    assert [row[0] for row in listed[1:]] == ["alice/httpd", "bob/tool"]
+    shown = run(runner, "repo", "show", "alice/httpd")[1]
+    assert "The Apache web server" in shown
+    rows = [line.split() for line in shown.splitlines()[3:]]
+    assert rows == [["TAG", "DIGEST", "SIZE", "PUSHED", "BY"],
+                    ["v1", "sha256:aaaaaaaaaaaa", "3.0", "MiB", "2026-11-30", "12:00:00Z",
+                     "alice"],
+                    ["v2", "sha256:bbbbbbbbbbbb", "1.0", "KiB", "-", "-"]]
+    code, output = run(runner, "repo", "show", "carol/none")
+    assert code == 1 and output == "Error: repository 'carol/none' does not exist\n"
+    assert run(runner, "repo", "add", "alice/web")[0] == 0
+    assert "no tags known" in run(runner, "repo", "show", "alice/web")[1]

@@ -4,8 +4,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from flask import current_app
 
 from authsvc.cli.base import app_state, cli, command
+from authsvc.cli.registry import registry_group
 from authsvc.errors import CertificateError
 from authsvc.pki import key_set as keys
 from authsvc.pki.certs import (
@@ -16,7 +18,8 @@ from authsvc.pki.certs import (
     trusted_certificates,
     write_trust_files,
 )
-from authsvc.pki.registry_config import registry_config
+from authsvc.pki.notification_secret import ensure_secret, rotate_secret
+from authsvc.pki.registry_config import default_registry_url, registry_config, remember_registry_url
 from authsvc.pki.signing_keys import KidFormat, algorithm_for
 
 
@@ -186,14 +189,58 @@ def _signing_algorithms(paths: CertPaths) -> list[str]:
 @click.option("--registry-version", type=click.Choice(["2", "3"]), default="2",
               show_default=True,
               help="distribution major version: 3 adds the jwks file and signingalgorithms.")
+@click.option("--notifications/--no-notifications", default=True, show_default=True,
+              help="Have the registry tell authsvc about pushes, pulls and deletes.")
+@click.option("--registry-url", default=None, metavar="URL",
+              help="How authsvc reaches the registry (REGISTRY_URL). Default: https:// and the "
+                   "address, with PUBLIC_URL's host for 0.0.0.0 or [::].")
 def registry_config_command(registry_addr: str, realm: str | None, storage_dir: Path,
-                            registry_version: str) -> None:
-    """Print a docker-registry config.yml that trusts this authsvc."""
+                            registry_version: str, notifications: bool,
+                            registry_url: str | None) -> None:
+    """Print a docker-registry config.yml that trusts this authsvc.
+
+    \b
+    It holds the notification secret: keep the file owner-only (chmod 600). Start the registry
+    with SSL_CERT_FILE naming certs/ca.pem, so that it trusts authsvc's certificate when it
+    posts its notifications. When REGISTRY_URL is not set, it is written to
+    instance/config.py, so that `authsvc registry sync` and deletes find the registry.
+    """
     state = app_state()
     version = int(registry_version)
+    events = None
+    if notifications:
+        secrets, _ = ensure_secret(state.certs.notification_secret)
+        events = (f"{state.config['PUBLIC_URL']}/api/v1/registry/events", secrets.current)
     click.echo(registry_config(
         addr=registry_addr, realm=realm or state.realm, service=state.config["SERVICES"][0],
         issuer=state.config["ISSUER"], certs=state.certs, storage_dir=storage_dir.resolve(),
         registry_version=version,
-        signing_algorithms=_signing_algorithms(state.certs) if version >= 3 else ()),
-        nl=False)
+        signing_algorithms=_signing_algorithms(state.certs) if version >= 3 else (),
+        notifications=events), nl=False)
+    url = registry_url or default_registry_url(registry_addr, state.config["PUBLIC_URL"])
+    if state.config["REGISTRY_URL"]:
+        if registry_url and registry_url.rstrip("/") != state.config["REGISTRY_URL"]:
+            click.echo(f"authsvc: REGISTRY_URL is already {state.config['REGISTRY_URL']}; "
+                       "kept it", err=True)
+        return
+    written = remember_registry_url(Path(current_app.instance_path), url)
+    click.echo(f"authsvc: REGISTRY_URL = {url!r} written to {written}", err=True)
+
+
+@command(registry_group, "rotate-secret")
+@click.option("--grace", type=click.IntRange(0, 30 * 86400), default=3600, show_default=True,
+              metavar="SECONDS", help="How long the previous secret is still accepted.")
+@click.option("--force", is_flag=True, help="Replace a damaged secret file.")
+def rotate_secret_command(grace: int, force: bool) -> None:
+    """Make a new notification secret (the registry's notifications carry it).
+
+    Then print the registry's configuration again (`authsvc registry-config`) and restart the
+    registry; the previous secret is accepted until GRACE seconds have passed.
+    """
+    paths = app_state().certs
+    value = rotate_secret(paths.notification_secret, timedelta(seconds=grace), force=force)
+    click.echo(f"wrote a new notification secret to {paths.notification_secret}")
+    if value.previous_until is not None:
+        click.echo(f"the previous one is accepted until {keys.format_time(value.previous_until)}")
+    click.echo("Print the registry configuration again (authsvc registry-config) and restart "
+               "the registry.")

@@ -1,8 +1,12 @@
 """Repository and grant commands."""
 
+from collections.abc import Sequence
+from datetime import datetime
+
 import click
 
 from authsvc.cli.base import app_state, cli, command
+from authsvc.core.opaque_secrets import as_utc
 
 # -- repositories and grants --------------------------------------------------------------
 
@@ -31,11 +35,73 @@ def repo_visibility(name: str, visibility: str) -> None:
     click.echo(f"{name} is now {visibility}")
 
 
+def human_size(size: int) -> str:
+    """``size`` bytes as people read them: 512 B, 3.1 MiB…"""
+    amount = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    raise AssertionError("unreachable")
+
+
+def when(moment: datetime | None) -> str:
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%SZ") if moment is not None else "-"
+
+
 @command(repo_group, "list")
-def repo_list() -> None:
-    """List repositories with their visibility."""
-    for repo in app_state().repos.search()[0]:
-        click.echo(f"{repo.name}\t{repo.visibility}")
+@click.option("--query", "-q", default="", help="Only names containing this text.")
+@click.option("--sort", type=click.Choice(["name", "pushed"]), default="name",
+              show_default=True, help="By name, or the last push first.")
+def repo_list(query: str, sort: str) -> None:
+    """List repositories: visibility, tags, size, last push and pulls."""
+    state = app_state()
+    repos = state.repos.search(None, query, sort=sort)[0]
+    counts = state.catalog.tag_counts([r.id for r in repos])
+    rows = [("NAME", "VISIBILITY", "TAGS", "SIZE", "LAST PUSH", "PULLS")]
+    for repo in repos:
+        tags, size = counts.get(repo.id, (0, 0))
+        rows.append((repo.name, repo.visibility, str(tags), human_size(size),
+                     when(repo.pushed_at), str(repo.pull_count)))
+    echo_table(rows)
+
+
+@command(repo_group, "show")
+@click.argument("name")
+def repo_show(name: str) -> None:
+    """Show repository NAME: its description, visibility, pulls and tags."""
+    state = app_state()
+    repo = state.repos.get(name)
+    click.echo(f"{repo.name} ({repo.visibility})")
+    if repo.description:
+        click.echo(repo.description)
+    click.echo(f"last push: {when(repo.pushed_at)}   pulls: {repo.pull_count}   "
+               f"last pull: {when(repo.last_pulled_at)}")
+    tags = state.catalog.tags(name)
+    if not tags:
+        click.echo("no tags known (push one, or run `authsvc registry sync`)")
+        return
+    rows = [("TAG", "DIGEST", "SIZE", "PUSHED", "BY")]
+    rows += [(t.tag, t.digest[:19], human_size(t.size), when(t.pushed_at), t.pushed_by or "-")
+             for t in tags]
+    echo_table(rows)
+
+
+@command(repo_group, "description")
+@click.argument("name")
+@click.argument("text")
+def repo_description(name: str, text: str) -> None:
+    """Set the description of repository NAME (shown by `docker search`)."""
+    app_state().repos.set_description(name, text)
+    click.echo(f"set the description of {name}")
+
+
+def echo_table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Rows in columns, the first one the heading."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                   .rstrip())
 
 
 @command(cli, "grant")

@@ -11,6 +11,7 @@ from authsvc.core.passwords import generate_password
 from authsvc.db.models import db
 from authsvc.db.schema import upgrade
 from authsvc.pki.certs import bootstrap
+from authsvc.pki.notification_secret import ensure_secret
 
 # -- set-up -------------------------------------------------------------------------------
 
@@ -27,6 +28,8 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
     else:
         bootstrap(state.certs.root, DEFAULT_HOSTS, kid_format=state.config["KID_FORMAT"])
         click.echo(f"certificates: created in {state.certs.root} for {', '.join(DEFAULT_HOSTS)}")
+    if ensure_secret(state.certs.notification_secret)[1]:
+        click.echo(f"notification secret: created in {state.certs.notification_secret}")
     upgrade(db.engine)
     click.echo(f"database: ready ({redacted_url()})")
     if state.accounts.count_admins():

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -150,6 +150,11 @@ class Audit:
     def add(self, event: Event, *, actor: str | None = None) -> None:
         """Stage ``event`` in the session (the caller commits) and log it as one JSON line."""
         self.session.add(AuditEvent(**_columns(event, actor, self.clock())))
+
+    def write(self, connection: Connection, event: Event, *, actor: str | None = None) -> None:
+        """Insert ``event`` on ``connection``, in its transaction (work done with SQLAlchemy
+        Core instead of the session), and log it as one JSON line."""
+        connection.execute(insert(AuditEvent).values(**_columns(event, actor, self.clock())))
 
     def record(self, event: Event, *, actor: str | None = None) -> None:
         """Add ``event`` and commit it on its own (for events with no change to go with)."""

@@ -4,7 +4,15 @@ from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import CheckConstraint, DateTime, Engine, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -55,6 +63,58 @@ class Repository(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     visibility: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+    #: Set by owners; shown by listings and ``docker search``.
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    #: The last push of a tag the registry told authsvc about (None: none known).
+    pushed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP, index=True)
+    #: Manifests fetched by tag (one per ``docker pull``), and when the last was.
+    pull_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_pulled_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+
+
+class Tag(Base):
+    """A tag the registry holds, as its notifications and ``registry sync`` report it."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("repository_id", "name", name="uq_tags_repository_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    digest: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(255), default="")
+    #: Compressed bytes of the image (config and layers; an index: its platform images).
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: None when only ``registry sync`` saw it (the registry does not say when).
+    pushed_at: Mapped[datetime | None] = mapped_column(TIMESTAMP)
+    pushed_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Manifest(Base):
+    """The size of each manifest pushed, tagged or not, so that an index (pushed after its
+    platform manifests, by digest) can be given the size of its images."""
+
+    __tablename__ = "manifests"
+    __table_args__ = (
+        UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(255), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RegistryEventSeen(Base):
+    """The id of each registry notification recorded: the registry retries a delivery it
+    thinks failed, so one event can arrive twice and must count once."""
+
+    __tablename__ = "registry_events"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now, index=True)
 
 
 class Grant(Base):

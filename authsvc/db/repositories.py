@@ -16,6 +16,7 @@ from authsvc.db.models import DbSession, Grant, Repository
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
 
 VISIBILITIES = ("public", "private")
+MAX_DESCRIPTION = 1000
 
 
 def validate_repository_path(name: str) -> str:
@@ -128,14 +129,32 @@ class Repositories:
         return [target for target, actions in rows if PULL in actions.split(",")]
 
     def search(self, subject: Subject | None = None, query: str = "", offset: int = 0,
-               limit: int | None = None) -> tuple[Sequence[Repository], int]:
-        """Repositories (those ``subject`` may pull, when given) whose name contains ``query``,
-        one page of them and the total count."""
+               limit: int | None = None, *, prefix: bool = False,
+               sort: str = "name") -> tuple[Sequence[Repository], int]:
+        """Repositories (those ``subject`` may pull, when given) whose name contains ``query``
+        (starts with it, with ``prefix``), one page of them and the total count. ``sort`` is
+        ``name``, or ``pushed`` (the last push first, never-pushed ones last, by name)."""
         where = [] if subject is None else [self._visible_to(subject)]
         if query:
-            where.append(Repository.name.like(f"%{_like_escape(query)}%", escape="\\"))
+            pattern = f"{_like_escape(query)}%" if prefix else f"%{_like_escape(query)}%"
+            where.append(Repository.name.like(pattern, escape="\\"))
         total = self.session.execute(
             select(func.count(Repository.id)).where(*where)).scalar_one()
-        rows = self.session.execute(select(Repository).where(*where).order_by(Repository.name)
+        order = ([Repository.pushed_at.is_(None), Repository.pushed_at.desc(), Repository.name]
+                 if sort == "pushed" else [Repository.name])
+        rows = self.session.execute(select(Repository).where(*where).order_by(*order)
                                     .offset(offset).limit(limit)).scalars().all()
         return rows, int(total)
+
+    def set_description(self, name: str, description: str) -> Repository:
+        """Set the description of ``name`` (at most 1000 characters, no control characters
+        but line breaks and tabs) and return it; raises InvalidRequest, NotFound."""
+        if len(description) > MAX_DESCRIPTION or any(
+                ord(c) < 32 and c not in "\n\t" or 0x7F <= ord(c) < 0xA0 for c in description):
+            raise InvalidRequest(f"description must be at most {MAX_DESCRIPTION} characters "
+                                 "without control characters")
+        repo = self.get(name)
+        repo.description = description
+        self.audit.add(Event("repository.description", target=name))
+        self.session.commit()
+        return repo

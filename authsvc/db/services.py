@@ -7,7 +7,7 @@ Every service that reads on the token path shares the one ``Reads``."""
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,8 @@ from authsvc.core.tokens import TokenIssuer
 from authsvc.db.access import Authorizer
 from authsvc.db.access_tokens import AccessTokens
 from authsvc.db.accounts import Accounts
-from authsvc.db.audit import Audit
+from authsvc.db.audit import Audit, Event
+from authsvc.db.catalog import Catalog, EventRecorder
 from authsvc.db.credentials import Credentials
 from authsvc.db.grants import Grants
 from authsvc.db.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
@@ -26,13 +27,17 @@ from authsvc.db.models import DbSession
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import RefreshTokens
 from authsvc.db.repositories import Repositories
-from authsvc.errors import CertificateError
+from authsvc.errors import CertificateError, RegistryNotConfigured
 from authsvc.pki.certs import CertPaths, check_private_key_file
 from authsvc.pki.key_set import read_key_set, unpublished
+from authsvc.pki.notification_secret import SecretFile
 from authsvc.pki.signing_keys import load_signing_key
 
 if TYPE_CHECKING:
     from flask import Flask
+
+    from authsvc.core.scopes import Scope
+    from authsvc.registry.client import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,11 @@ class Services:
                                        self.throttle, self.audit)
         #: Authorization: a Subject's requested scopes to granted actions.
         self.authorizer = Authorizer(reads, self.repos)
+        #: What the registry holds (tags, pushes, pulls), and the notifications' writer.
+        self.catalog = Catalog(session, self.audit, self.repos)
+        self.events = EventRecorder(session, self.audit, config["DEFAULT_VISIBILITY"])
+        #: The secret the registry's notifications carry (read again when the file changes).
+        self.notification_secret = SecretFile(self.certs.notification_secret)
         self._issuer: TokenIssuer | None = None
         self._lock = threading.Lock()
 
@@ -118,6 +128,37 @@ class Services:
     @property
     def realm(self) -> str:
         return f"{self.config['PUBLIC_URL']}/token"
+
+    @property
+    def registry_ca(self) -> Path | None:
+        """The CA file that vouches for the registry (REGISTRY_CA, else authsvc's own CA when
+        it exists); None: the system's."""
+        if self.config["REGISTRY_CA"]:
+            return Path(self.config["REGISTRY_CA"])
+        return self.certs.ca if self.certs.ca.exists() else None
+
+    def registry_client(self, purpose: str) -> "RegistryClient":
+        """A client of the registry at REGISTRY_URL whose tokens authsvc signs for itself, with
+        the subject ``authsvc:<purpose>`` (no user name has a colon), each one audited
+        (``registry.token``). Raises RegistryNotConfigured when REGISTRY_URL is not set."""
+        from authsvc.registry.client import RegistryClient
+
+        url = self.config["REGISTRY_URL"]
+        if not url:
+            raise RegistryNotConfigured("REGISTRY_URL is not set: authsvc does not know where the "
+                              "registry is (set it, or run `authsvc registry-config`)")
+        subject, service = f"authsvc:{purpose}", self.config["SERVICES"][0]
+
+        def mint(scopes: "Sequence[Scope]") -> str:
+            grants = [(scope, scope.actions) for scope in scopes]
+            issued = self.issuer.issue(subject, service, grants)
+            text = " ".join(f"{s.type}:{s.name}:{','.join(sorted(s.actions))}" for s in scopes)
+            self.audit.record(Event("registry.token", target=url, service=service,
+                                    requested=text, granted=text, detail=purpose),
+                              actor=subject)
+            return issued.token
+
+        return RegistryClient(url, ca_file=self.registry_ca, mint=mint)
 
 
 #: Where ``create_app`` keeps an app's Services (``app.extensions``).

@@ -69,6 +69,11 @@ class CertPaths:
         return self.root / "token-signing.pem"
 
     @property
+    def notification_secret(self) -> Path:
+        """What the registry's notifications must carry (``pki/notification_secret.py``)."""
+        return self.root / "notification-secret.json"
+
+    @property
     def signing_key(self) -> Path:
         return self.root / "token-signing-key.pem"
 

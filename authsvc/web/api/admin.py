@@ -20,7 +20,9 @@ bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
-PUBLIC_ENDPOINTS = {"admin.openapi"}
+#: Routes that authenticate otherwise: the document is public, the registry's notifications carry
+#: their own secret.
+PUBLIC_ENDPOINTS = {"admin.openapi", "admin.registry_events"}
 
 
 def state() -> Services:

@@ -1,6 +1,7 @@
 """``/api/v1`` routes for repositories, their visibility, and grants on repositories and
 namespaces. Who may act is decided by ``policy``; the views only parse and format."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -13,10 +14,11 @@ from authsvc.core.policy import (
     may_manage_repository,
     may_read_grants,
 )
+from authsvc.db.catalog import TagRecord
 from authsvc.db.grants import GrantRow, validate_target
 from authsvc.db.models import Repository
 from authsvc.db.repositories import validate_repository_path, validate_visibility
-from authsvc.errors import NotFound
+from authsvc.errors import InvalidRequest, NotFound
 from authsvc.web.api.admin import (
     actor,
     bp,
@@ -32,9 +34,36 @@ from authsvc.web.api.admin import (
 )
 
 
-def repository_json(repo: Repository) -> dict[str, Any]:
+def repository_json(repo: Repository, counts: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """A repository with what the registry holds of it: ``counts`` is its number of tags and
+    their total size."""
     return {"name": repo.name, "visibility": repo.visibility,
-            "created_at": timestamp(repo.created_at)}
+            "description": repo.description, "created_at": timestamp(repo.created_at),
+            "pushed_at": timestamp(repo.pushed_at), "pull_count": repo.pull_count,
+            "last_pulled_at": timestamp(repo.last_pulled_at), "tag_count": counts[0],
+            "size": counts[1]}
+
+
+def with_counts(repos: Sequence[Repository]) -> list[dict[str, Any]]:
+    counts = state().catalog.tag_counts([r.id for r in repos])
+    return [repository_json(r, counts.get(r.id, (0, 0))) for r in repos]
+
+
+def tag_json(tag: TagRecord) -> dict[str, Any]:
+    return {"name": tag.tag, "digest": tag.digest, "media_type": tag.media_type,
+            "size": tag.size, "pushed_at": timestamp(tag.pushed_at),
+            "pushed_by": tag.pushed_by}
+
+
+def pullable(name: str) -> Repository:
+    """The record of ``name`` if the caller may pull it; raises InvalidName, NotFound (also
+    when it exists but the caller may not pull it: no answer tells it exists)."""
+    validate_repository_path(name)
+    repo = state().repos.find(name)
+    facts = state().authorizer.facts(actor(), name)
+    if repo is None or PULL not in held_actions(actor(), facts):
+        raise NotFound(f"repository {name[:300]!r} does not exist")
+    return repo
 
 
 def grant_json(row: GrantRow) -> dict[str, Any]:
@@ -68,7 +97,7 @@ def require_grant_reader(target: str) -> None:
 
 @bp.post("/repositories")
 def create_repository() -> tuple[Response, int]:
-    body = json_body({"name": str, "visibility": str}, required=("name",))
+    body = json_body({"name": str, "visibility": str, "description": str}, required=("name",))
     name, visibility = body["name"], body.get("visibility")
     validate_repository_path(name)
     repos = state().repos
@@ -77,39 +106,62 @@ def create_repository() -> tuple[Response, int]:
     require(may_create_repository(actor(), name, visibility in (None, repos.default_visibility)),
             f"only the owner of the namespace or an admin may add {name[:300]!r}; an access "
             "token only where it may push, with the default visibility")
-    return created(repository_json(repos.create(name, visibility)))
+    if "description" in body and body["description"]:
+        require(actor().limit is None, "setting a description needs a password login")
+    repo = repos.create(name, visibility)
+    if body.get("description"):
+        repo = repos.set_description(name, body["description"])
+    return created(repository_json(repo))
+
+
+SORTS = ("name", "pushed")
+MATCHES = ("substring", "prefix")
 
 
 @bp.get("/repositories")
 def list_repositories() -> Response:
+    """What the caller may pull: ``q`` (in the name; ``match=prefix`` for names starting with
+    it), ``sort=name|pushed``, paged."""
     page, per_page = page_args()
     query = request.args.get("q", "")[:255]
-    repos, total = state().repos.search(actor(), query, (page - 1) * per_page, per_page)
-    return paged([repository_json(r) for r in repos], total, page, per_page)
+    sort, match = request.args.get("sort", "name"), request.args.get("match", "substring")
+    if sort not in SORTS or match not in MATCHES:
+        raise InvalidRequest("sort must be name or pushed, and match substring or prefix")
+    repos, total = state().repos.search(actor(), query, (page - 1) * per_page, per_page,
+                                        prefix=match == "prefix", sort=sort)
+    return paged(with_counts(repos), total, page, per_page)
 
 
 @bp.get("/repositories/<path:name>")
 def get_repository(name: str) -> Response:
-    validate_repository_path(name)
-    repo = state().repos.find(name)
-    facts = state().authorizer.facts(actor(), name)
-    if repo is None or PULL not in held_actions(actor(), facts):
-        raise NotFound(f"repository {name[:300]!r} does not exist")
-    return jsonify(repository_json(repo))
+    repo = pullable(name)
+    tags = state().catalog.tags(name)
+    body = repository_json(repo, (len(tags), sum(t.size for t in tags)))
+    return jsonify({**body, "tags": [tag_json(t) for t in tags]})
+
+
+@bp.get("/repositories/<path:name>/-/tags")
+def list_tags(name: str) -> Response:
+    pullable(name)
+    return jsonify(items=[tag_json(t) for t in state().catalog.tags(name)])
 
 
 @bp.patch("/repositories/<path:name>")
 def update_repository(name: str) -> Response:
+    """Change the visibility and/or the description (owners and admins)."""
     require_repository_manager(name)
-    body = json_body({"visibility": str}, required=("visibility",))
-    return jsonify(repository_json(state().repos.set_visibility(name, body["visibility"])))
-
-
-@bp.delete("/repositories/<path:name>")
-def delete_repository(name: str) -> tuple[str, int]:
-    require_repository_manager(name)
-    state().repos.delete(name)
-    return no_content()
+    body = json_body({"visibility": str, "description": str})
+    if not body:
+        raise InvalidRequest("give visibility or description")
+    repos = state().repos
+    if "visibility" in body:
+        validate_visibility(body["visibility"])
+    repos.get(name)
+    if "description" in body:
+        repos.set_description(name, body["description"])
+    repo = (repos.set_visibility(name, body["visibility"]) if "visibility" in body
+            else repos.get(name))
+    return jsonify(with_counts([repo])[0])
 
 
 def _put_grant(target: str, username: str) -> Response:
