@@ -21,7 +21,7 @@ from sqlalchemy import Connection, case, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from authsvc.core.opaque_secrets import utc_now
+from authsvc.core.opaque_secrets import as_utc, utc_now
 from authsvc.core.registry_events import MANIFEST_MEDIA_TYPES, RegistryEvent
 from authsvc.db.audit import Audit, Event
 from authsvc.db.models import DbSession, Manifest, RegistryEventSeen, Repository, Tag, engine_of
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 #: How long the ids of recorded notifications are kept (the registry retries for as long as
 #: it runs, but a restart forgets its queue).
 SEEN_DAYS = 30
+#: The largest size a BIGINT column holds.
+MAX_SIZE = 2**63 - 1
 #: Manifest media types of an index (a manifest list): its size is that of its images.
 INDEX_MEDIA_TYPES = frozenset({
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -111,7 +113,8 @@ class Catalog:
             self.session.add(row)
         row.digest, row.media_type, row.size = digest, media_type, size
         row.pushed_at, row.pushed_by = pushed_at, pushed_by
-        if pushed_at is not None and (repo.pushed_at is None or repo.pushed_at < pushed_at):
+        if pushed_at is not None and (repo.pushed_at is None
+                                      or as_utc(repo.pushed_at) < as_utc(pushed_at)):
             repo.pushed_at = pushed_at
         self.session.commit()
 
@@ -171,9 +174,9 @@ def _image_size(connection: Connection, repo_id: int, event: RegistryEvent) -> i
     if event.media_type not in INDEX_MEDIA_TYPES or not event.references:
         return event.image_size
     children = [r for r in event.references if r.media_type in MANIFEST_MEDIA_TYPES]
-    known = dict(connection.execute(select(Manifest.digest, Manifest.size).where(
-        Manifest.repository_id == repo_id,
-        Manifest.digest.in_([c.digest for c in children]))).tuples().all())
+    rows = connection.execute(select(Manifest.digest, Manifest.size).where(
+        Manifest.repository_id == repo_id, Manifest.digest.in_([c.digest for c in children])))
+    known = {digest: size for digest, size in rows}
     return sum(known.get(c.digest, c.size) for c in children) or event.image_size
 
 
@@ -204,7 +207,8 @@ def _apply(connection: Connection, event: RegistryEvent, visibility: str, audit:
                                     (Repository.last_pulled_at < event.at, event.at),
                                     else_=Repository.last_pulled_at)))
         return
-    size = _image_size(connection, repo_id, event)
+    # sizes come from the registry up to 2**63 - 1 each: their sum must still fit a BIGINT
+    size = min(_image_size(connection, repo_id, event), MAX_SIZE)
     manifest = connection.execute(select(Manifest.id).where(
         Manifest.repository_id == repo_id, Manifest.digest == event.digest)).scalar()
     if manifest is None:
@@ -316,7 +320,7 @@ class EventRecorder:
                 return
             self._finish(batches, error=_retry_alone(self, batches[0]))
             return
-        except SQLAlchemyError as e:
+        except Exception as e:  # the writer thread must outlive any error
             log.warning("could not record %d registry notification(s): %s",
                         sum(len(b.events) for b in batches), type(e).__name__)
             self._finish(batches, error=e)

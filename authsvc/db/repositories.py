@@ -36,6 +36,16 @@ def validate_visibility(visibility: str) -> str:
     return visibility
 
 
+def validate_description(description: str) -> str:
+    """``description`` if it has at most MAX_DESCRIPTION characters and no control characters
+    but line breaks and tabs; raises InvalidRequest."""
+    if len(description) > MAX_DESCRIPTION or any(
+            ord(c) < 32 and c not in "\n\t" or 0x7F <= ord(c) < 0xA0 for c in description):
+        raise InvalidRequest(f"description must be at most {MAX_DESCRIPTION} characters "
+                             "without control characters")
+    return description
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -149,10 +159,7 @@ class Repositories:
     def set_description(self, name: str, description: str) -> Repository:
         """Set the description of ``name`` (at most 1000 characters, no control characters
         but line breaks and tabs) and return it; raises InvalidRequest, NotFound."""
-        if len(description) > MAX_DESCRIPTION or any(
-                ord(c) < 32 and c not in "\n\t" or 0x7F <= ord(c) < 0xA0 for c in description):
-            raise InvalidRequest(f"description must be at most {MAX_DESCRIPTION} characters "
-                                 "without control characters")
+        validate_description(description)
         repo = self.get(name)
         repo.description = description
         self.audit.add(Event("repository.description", target=name))

@@ -111,13 +111,15 @@ class SecretFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._value: NotificationSecrets | None = None
 
     def current(self) -> NotificationSecrets:
         """Raises CertificateError as ``read_secrets``."""
         stat = self.path.stat() if self.path.exists() else None
-        stamp = (stat.st_mtime_ns, stat.st_ino) if stat is not None else None
+        # the mode too: a file made readable by others is refused at once (chmod changes
+        # neither its time nor its inode)
+        stamp = (stat.st_mtime_ns, stat.st_ino, stat.st_mode) if stat is not None else None
         if self._value is None or stamp != self._stamp:
             self._value = read_secrets(self.path)
             self._stamp = stamp

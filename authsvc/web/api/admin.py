@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from authsvc.core.error_bodies import api_answer
 from authsvc.core.opaque_secrets import as_utc
-from authsvc.core.policy import Subject
+from authsvc.core.policy import ANONYMOUS, Subject
 from authsvc.db.audit import current_origin, set_actor
 from authsvc.db.services import Services, services_of
 from authsvc.errors import AuthsvcError, Forbidden, InvalidRequest, MalformedBody
@@ -23,6 +23,9 @@ MAX_PAGE = 1_000_000
 #: Routes that authenticate otherwise: the document is public, the registry's notifications carry
 #: their own secret.
 PUBLIC_ENDPOINTS = {"admin.openapi", "admin.registry_events"}
+#: Listings that a caller without credentials may read too: they show what anonymous callers
+#: may pull (the public repositories) and nothing else.
+ANONYMOUS_READS = {"admin.list_repositories", "admin.get_repository", "admin.list_tags"}
 
 
 def state() -> Services:
@@ -36,13 +39,19 @@ def actor() -> Subject:
 
 @bp.before_request
 def authenticate() -> None:
-    """Every route but the OpenAPI document needs Basic (password or access token) or Bearer
-    (access token) credentials. Raises AuthenticationFailed, TooManyAttempts."""
+    """Every route but the OpenAPI document, the registry's notifications and the repository
+    listings needs Basic (password or access token) or Bearer (access token) credentials;
+    credentials sent to a listing are checked as anywhere else. Raises AuthenticationFailed,
+    TooManyAttempts."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
+    header = request.environ.get("HTTP_AUTHORIZATION")
+    if header is None and request.endpoint in ANONYMOUS_READS:
+        g.actor = ANONYMOUS
+        return
     address = current_origin().remote_addr or None  # the client's, behind trusted proxies too
-    g.actor = subject_from_header(request.environ.get("HTTP_AUTHORIZATION"), state().credentials,
-                                  address, bearer=True, anonymous=False)
+    g.actor = subject_from_header(header, state().credentials, address, bearer=True,
+                                  anonymous=False)
     set_actor(g.actor.name or "")
 
 

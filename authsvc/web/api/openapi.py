@@ -9,6 +9,8 @@ from authsvc.web.api.admin import bp
 STRING = {"type": "string"}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 TIME = {"type": "string", "format": "date-time"}
+COUNT = {"type": "integer", "minimum": 0}
+DESCRIPTION = {"type": "string", "maxLength": 1000}
 ACTIONS = {"type": "array", "items": {"type": "string", "enum": ["pull", "push", "delete", "*"]}}
 
 
@@ -72,10 +74,27 @@ SCHEMAS: dict[str, Any] = {
     "UserChange": _obj({"password": STRING, "admin": {"type": "boolean"},
                         "disabled": {"type": "boolean"}}),
     "Repository": _obj({"name": STRING, "visibility": {"enum": ["public", "private"]},
-                        "created_at": TIME}, ["name", "visibility", "created_at"]),
-    "NewRepository": _obj({"name": STRING, "visibility": {"enum": ["public", "private"]}},
-                          ["name"]),
-    "RepositoryChange": _obj({"visibility": {"enum": ["public", "private"]}}, ["visibility"]),
+                        "description": STRING, "created_at": TIME, "pushed_at": NULLABLE_TIME,
+                        "pull_count": COUNT, "last_pulled_at": NULLABLE_TIME,
+                        "tag_count": COUNT, "size": COUNT},
+                       ["name", "visibility", "description", "created_at", "pushed_at",
+                        "pull_count", "last_pulled_at", "tag_count", "size"]),
+    "RepositoryWithTags": _obj({"name": STRING, "visibility": {"enum": ["public", "private"]},
+                                "description": STRING, "created_at": TIME,
+                                "pushed_at": NULLABLE_TIME, "pull_count": COUNT,
+                                "last_pulled_at": NULLABLE_TIME, "tag_count": COUNT,
+                                "size": COUNT, "tags": {"type": "array", "items": _ref("Tag")}},
+                               ["name", "visibility", "tags"]),
+    "Tag": _obj({"name": STRING, "digest": STRING, "media_type": STRING, "size": COUNT,
+                 "pushed_at": NULLABLE_TIME, "pushed_by": STRING},
+                ["name", "digest", "media_type", "size", "pushed_at", "pushed_by"]),
+    "NewRepository": _obj({"name": STRING, "visibility": {"enum": ["public", "private"]},
+                           "description": DESCRIPTION}, ["name"]),
+    "RepositoryChange": _obj({"visibility": {"enum": ["public", "private"]},
+                              "description": DESCRIPTION}),
+    "EventsRecorded": _obj({"recorded": COUNT, "duplicates": COUNT, "ignored": COUNT,
+                            "rejected": {"type": "array", "items": STRING}},
+                           ["recorded", "duplicates", "ignored", "rejected"]),
     "Grant": _obj({"username": STRING, "target": STRING, "actions": ACTIONS},
                   ["username", "target", "actions"]),
     "GrantChange": _obj({"actions": ACTIONS}, ["actions"]),
@@ -156,17 +175,46 @@ PATHS: dict[str, Any] = {
     },
     "/repositories": {
         "get": _op("Repositories the caller may pull", 200, _page_of("Repository"), (422,),
-                   params=[*PAGING, _query("q", STRING)]),
+                   params=[*PAGING, _query("q", {"type": "string", "maxLength": 255}),
+                           _query("match", {"enum": ["substring", "prefix"]}),
+                           _query("sort", {"enum": ["name", "pushed"]})]),
         "post": _op("Create a repository (namespace owner or admin; an access token only "
                     "where it may push, with the default visibility)", 201, _ref("Repository"),
                     (400, 403, 409, 422), body=_ref("NewRepository")),
     },
     "/repositories/{name}": {
-        "get": _op("One repository", 200, _ref("Repository"), (404, 422), params=REPO),
-        "patch": _op("Set visibility (password login)", 200, _ref("Repository"),
-                     (400, 403, 404, 422), body=_ref("RepositoryChange"), params=REPO),
-        "delete": _op("Forget a repository and its grants (password login)", 204, None,
-                      (403, 404, 422), params=REPO),
+        "get": _op("One repository and its tags (if the caller may pull it)", 200,
+                   _ref("RepositoryWithTags"), (404, 422), params=REPO),
+        "patch": _op("Set visibility and/or description (password login)", 200,
+                     _ref("Repository"), (400, 403, 404, 422), body=_ref("RepositoryChange"),
+                     params=REPO),
+        "delete": _op("Delete a repository's images in the registry and its tags; the owner "
+                      "or an admin (password login) also forgets the record and its grants",
+                      204, None, (403, 404, 422, 502, 503), params=REPO),
+    },
+    "/repositories/{name}/-/tags": {
+        "get": _op("The tags of a repository the caller may pull", 200, _list_of("Tag"),
+                   (404, 422), params=REPO),
+    },
+    "/repositories/{name}/-/tags/{tag}": {
+        "delete": _op("Delete a tag's manifest in the registry (a delete right), refused "
+                      "when other tags share it unless with_shared_tags=true", 204, None,
+                      (403, 404, 409, 422, 502, 503),
+                      params=[*REPO, _path_param("tag"),
+                              _query("with_shared_tags", {"enum": ["true", "false"]})]),
+    },
+    "/registry/events": {
+        "post": {
+            "summary": "The registry's notifications (Authorization: Bearer <the "
+                       "notification secret>)",
+            "security": [{"notification_secret": []}],
+            "requestBody": {"required": True, "content": {
+                "application/vnd.docker.distribution.events.v2+json": {"schema": _obj(
+                    {"events": {"type": "array", "items": {"type": "object"}}},
+                    ["events"], extra=True)}}},
+            "responses": {"200": {"description": "stored", **_json(_ref("EventsRecorded"))},
+                          **_errors(400, 401, 404, 413, 503)},
+        },
     },
     # ``-`` is no repository path component: no repository name can take these routes
     "/repositories/{name}/-/grants": {
@@ -205,6 +253,8 @@ DOCUMENT: dict[str, Any] = {
                       "description": "user name and password, or user name and access token"},
             "bearer": {"type": "http", "scheme": "bearer",
                        "description": "an access token (authsvc_pat_…)"},
+            "notification_secret": {"type": "http", "scheme": "bearer",
+                                    "description": "the registry's notification secret"},
         },
         "schemas": SCHEMAS,
     },

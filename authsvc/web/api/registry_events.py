@@ -12,15 +12,20 @@ secret is right; an event that is malformed is reported and skipped, the others 
 import logging
 
 from flask import Response, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
 
+from authsvc.core.error_bodies import api_answer
 from authsvc.core.opaque_secrets import utc_now
 from authsvc.core.registry_events import parse_envelope
-from authsvc.errors import AuthenticationFailed, AuthsvcError
+from authsvc.errors import AuthenticationFailed, AuthsvcError, CertificateError
+from authsvc.web.api import flask_response
 from authsvc.web.api.admin import bp, state
 from authsvc.web.api.auth_header import authorization
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds the registry is told to wait before it sends events that could not be stored.
+RETRY_AFTER = 5
 
 
 class EventsNotStored(AuthsvcError):
@@ -28,25 +33,41 @@ class EventsNotStored(AuthsvcError):
     code = "UNAVAILABLE"
 
 
-def require_secret() -> None:
-    """Raises AuthenticationFailed unless the request carries the notification secret."""
+def unavailable(message: str) -> Response:
+    answer = flask_response(api_answer(EventsNotStored(message)))
+    answer.headers["Retry-After"] = str(RETRY_AFTER)
+    return answer
+
+
+def require_secret() -> Response | None:
+    """None when the request carries the notification secret; the 503 answer when the secret
+    file cannot be used (its problem goes to the log, never to the caller). Raises
+    AuthenticationFailed for a missing or wrong secret."""
     auth = authorization(request.environ.get("HTTP_AUTHORIZATION"))
     presented = auth.token if auth is not None and auth.type == "bearer" else None
-    if not presented or not state().notification_secret.current().accepts(presented,
-                                                                           utc_now()):
+    try:
+        secrets = state().notification_secret.current()
+    except CertificateError as e:
+        log.error("cannot check the registry's notifications: %s", e.message)
+        return unavailable("authsvc cannot check notifications now (see its log)")
+    if not presented or not secrets.accepts(presented, utc_now()):
         raise AuthenticationFailed("the registry's notification secret is missing or wrong")
+    return None
 
 
 @bp.post("/registry/events")
 def registry_events() -> Response:
-    require_secret()
+    refused = require_secret()
+    if refused is not None:
+        return refused
     envelope = parse_envelope(request.get_data(cache=False))
     for reason in envelope.rejected:
         log.warning("skipped a registry notification: %s", reason)
     try:
         outcome = state().events.record(envelope.events)
-    except (SQLAlchemyError, TimeoutError) as e:
-        raise EventsNotStored("the events could not be stored now; the registry will send "
-                              "them again") from e
+    except Exception as e:  # whatever it was, the registry sends them again
+        log.warning("registry notifications not stored: %s", type(e).__name__)
+        return unavailable("the events could not be stored now; the registry will send them "
+                           "again")
     return jsonify(recorded=outcome.recorded, duplicates=outcome.duplicates,
                    ignored=envelope.ignored, rejected=list(envelope.rejected))

@@ -17,7 +17,11 @@ from authsvc.core.policy import (
 from authsvc.db.catalog import TagRecord
 from authsvc.db.grants import GrantRow, validate_target
 from authsvc.db.models import Repository
-from authsvc.db.repositories import validate_repository_path, validate_visibility
+from authsvc.db.repositories import (
+    validate_description,
+    validate_repository_path,
+    validate_visibility,
+)
 from authsvc.errors import InvalidRequest, NotFound
 from authsvc.web.api.admin import (
     actor,
@@ -106,7 +110,8 @@ def create_repository() -> tuple[Response, int]:
     require(may_create_repository(actor(), name, visibility in (None, repos.default_visibility)),
             f"only the owner of the namespace or an admin may add {name[:300]!r}; an access "
             "token only where it may push, with the default visibility")
-    if "description" in body and body["description"]:
+    if body.get("description"):
+        validate_description(body["description"])
         require(actor().limit is None, "setting a description needs a password login")
     repo = repos.create(name, visibility)
     if body.get("description"):
