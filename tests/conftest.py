@@ -17,6 +17,7 @@ from authsvc.db.models import db
 from authsvc.db.schema import empty_postgres_database, upgrade
 from authsvc.db.services import Services, services_of
 from authsvc.pki.certs import CertPaths, bootstrap
+from authsvc.pki.notification_secret import ensure_secret
 
 PASSWORD = "correct horse"
 
@@ -33,6 +34,7 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One certificate folder for the whole run: key generation is the slow part."""
     root = tmp_path_factory.mktemp("certs")
     bootstrap(root, ["localhost", "127.0.0.1"])
+    ensure_secret(CertPaths(root).notification_secret)  # as `authsvc init` makes it
     return root
 
 

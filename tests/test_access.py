@@ -35,9 +35,9 @@ def test_each_scope_gets_what_is_allowed_in_the_order_asked(state: Services) -> 
     state.repos.create("carol/pub", "public")
     state.grants.grant("bob", "dave/*", "pull,push")
     assert decide(state, Subject("bob"), "repository:carol/pub:pull,push",
-                  "repository:dave/x:*", "repository:erin/x:pull", "registry:catalog:*") == [
+                  "repository:dave/x:*", "repository:erin/x:pull", "registry:catalog:*,search") == [
         ("carol/pub", ["pull"]), ("dave/x", ["pull", "push"]), ("erin/x", []),
-        ("catalog", [])]
+        ("catalog", ["search"])]
 
 
 def test_a_push_by_the_owner_registers_the_repository(state: Services) -> None:

@@ -294,11 +294,16 @@ def test_token_dies_with_its_owners_account(app: Flask, client: FlaskClient, peo
     assert snapshot(app)["access_tokens"] == []
 
 
-def test_token_callers_never_get_the_catalog(client: FlaskClient, people: None,
-                                             decode: Decode) -> None:
+def test_token_callers_search_but_never_get_the_whole_catalog(
+        client: FlaskClient, people: None, decode: Decode) -> None:
+    """``search`` (filtered by the token's limit at /v1/search) but never ``*``, the
+    registry's unfiltered /v2/_catalog, whatever the token and its owner."""
     secret = new_token(client, "root", permission="delete")
     assert granted(client, decode, "root", secret, "registry:catalog:*") == []
+    assert granted(client, decode, "root", secret, "registry:catalog:*,search") == ["search"]
     assert granted(client, decode, "root", PASSWORD, "registry:catalog:*") == ["*"]
+    limited = new_token(client, "alice", permission="read", repositories=["alice/a"])
+    assert granted(client, decode, "alice", limited, "registry:catalog:search") == ["search"]
 
 
 @pytest.mark.parametrize("user", ["bob", "root", "nobody"])

@@ -51,7 +51,11 @@ FUZZ_SETTINGS = settings(max_examples=25, deadline=None, database=None,
 def check(case: schemathesis.Case, caller: str) -> None:
     """No 5xx, and every answer is documented for its status code."""
     response = case.call(headers={"Authorization": basic(caller)})
-    assert response.status_code < 500, response.text
+    if response.status_code == 503:
+        # the registry deletes need REGISTRY_URL, which the test app does not set: they say so
+        assert case.method == "DELETE" and "REGISTRY_URL" in response.text, response.text
+    else:
+        assert response.status_code < 500, response.text
     case.validate_response(response, checks=[response_schema_conformance,
                                               content_type_conformance, status_code_conformance])
 

@@ -124,13 +124,25 @@ def test_host_port_in_scope_name_is_echoed_and_granted_nothing(
     assert access_of(decode, response) == {"repository:myreg:5000/alice/httpd": []}
 
 
-def test_catalog_only_for_admins(client: FlaskClient, make_user: Any, decode: Decode) -> None:
+@pytest.mark.parametrize(("who", "requested", "granted"), [
+    (("root", PASSWORD), "*", ["*"]),
+    (("root", PASSWORD), "search", ["search"]),
+    (("root", PASSWORD), "*,search", ["*", "search"]),
+    (("alice", PASSWORD), "*", []),
+    (("alice", PASSWORD), "search", ["search"]),
+    (("alice", PASSWORD), "*,search", ["search"]),
+    (None, "search", []),
+    (None, "*,search", []),
+])
+def test_catalog_search_for_users_and_all_of_it_for_admins(
+        client: FlaskClient, make_user: Any, decode: Decode, who: tuple[str, str] | None,
+        requested: str, granted: list[str]) -> None:
+    """Docker asks for ``registry:catalog:search`` before ``/v1/search``: every user gets it;
+    ``*`` (the registry's unfiltered ``/v2/_catalog``) stays the admins'."""
     make_user("root", admin=True)
     make_user("alice")
-    admin = get_token(client, "registry:catalog:*", auth=("root", PASSWORD))
-    user = get_token(client, "registry:catalog:*", auth=("alice", PASSWORD))
-    assert access_of(decode, admin) == {"registry:catalog": ["*"]}
-    assert access_of(decode, user) == {"registry:catalog": []}
+    response = get_token(client, f"registry:catalog:{requested}", auth=who)
+    assert access_of(decode, response) == {"registry:catalog": granted}
 
 
 def test_grant_and_revoke_take_effect_on_next_request(client: FlaskClient, state: Services,

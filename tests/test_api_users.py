@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from authsvc.db.models import AuditEvent, db
 from authsvc.db.services import Services, services_of
+from authsvc.web.api.admin import ANONYMOUS_READS, PUBLIC_ENDPOINTS
 from tests.api_helpers import (
     ALICE,
     BOB,
@@ -53,17 +54,20 @@ def people(make_user: Any) -> None:
 
 # -- authentication, for every route ---------------------------------------------------------
 
-def api_rules(app: Flask) -> list[tuple[str, str]]:
-    """(method, rule) for every route under /api/v1 but the public OpenAPI document."""
+def api_rules(app: Flask, *, anonymous: bool = False) -> list[tuple[str, str]]:
+    """(method, rule) for every route under /api/v1 that takes user credentials (not the public
+    OpenAPI document, not the registry's notifications, which carry their own secret), and
+    with ``anonymous`` not the listings that callers without credentials may read."""
+    skipped = PUBLIC_ENDPOINTS | (ANONYMOUS_READS if anonymous else set())
     return sorted((method, rule.rule) for rule in app.url_map.iter_rules()
-                  if rule.rule.startswith("/api/v1/") and rule.endpoint != "admin.openapi"
+                  if rule.rule.startswith("/api/v1/") and rule.endpoint not in skipped
                   for method in rule.methods or () if method not in ("HEAD", "OPTIONS"))
 
 
 def concrete(rule: str, token_id: int) -> str:
     """A URL for ``rule`` naming objects that exist: alice, alice/httpd, her first token."""
     values = {"path:name": "alice/httpd", "name": "alice", "username": "bob",
-              "namespace": "alice"}
+              "namespace": "alice", "tag": "v1"}
 
     def fill(match: re.Match[str]) -> str:
         converter, variable = match.group(1) or "", match.group(2)
@@ -106,7 +110,7 @@ def test_every_route_refuses_missing_or_bad_credentials(
         subtests: Any) -> None:
     make_user("disabled", admin=True, disabled=True)
     before = snapshot(app)
-    for method, rule in api_rules(app):
+    for method, rule in api_rules(app, anonymous=who is None):
         with subtests.test(method=method, rule=rule):
             response = call(client, method, concrete(rule, world), who, json={})
             error_of(response, 401, "UNAUTHORIZED")

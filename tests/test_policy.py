@@ -167,18 +167,36 @@ def test_resource_class_does_not_change_the_answer() -> None:
     assert granted_actions(BOB, plugin, facts) == set()
 
 
+ADMIN_TOKEN = Subject("root", admin=True, limit=TokenLimit(frozenset({"pull"})))
+ALICE_TOKEN = Subject("alice", limit=TokenLimit(frozenset({"pull"}), ("alice/*",)))
+
+
 @pytest.mark.parametrize(
     ("subject", "requested", "granted"),
     [
         (ADMIN, "*", {"*"}),
+        (ADMIN, "search", {"search"}),
+        (ADMIN, "*,search", {"*", "search"}),
+        (ADMIN, "pull,search", {"search"}),
         (ALICE, "*", set()),
-        (BOB, "*", set()),
+        (ALICE, "search", {"search"}),
+        (ALICE, "*,search", {"search"}),
+        (BOB, "search,pull,push", {"search"}),
+        (ALICE_TOKEN, "search", {"search"}),
+        (ALICE_TOKEN, "*,search", {"search"}),
+        (ADMIN_TOKEN, "*,search", {"search"}),
         (ANONYMOUS, "*", set()),
-        (DISABLED_ADMIN, "*", set()),
+        (ANONYMOUS, "search", set()),
+        (DISABLED_ADMIN, "*,search", set()),
+        (DISABLED_OWNER, "search", set()),
         (ADMIN, "", set()),
+        (ALICE, "", set()),
     ],
 )
-def test_catalog_only_for_admins(subject: Subject, requested: str, granted: set[str]) -> None:
+def test_catalog_search_for_every_caller_and_all_of_it_for_admins(
+        subject: Subject, requested: str, granted: set[str]) -> None:
+    """``search`` (Docker's /v1/search, filtered per caller) for everyone who logged in;
+    ``*`` (the registry's unfiltered /v2/_catalog) for admins without an access token."""
     catalog = scope(requested, name="catalog", rtype="registry")
     # the caller has no repository facts for a registry resource
     assert granted_actions(subject, catalog, None) == granted
@@ -234,7 +252,7 @@ def test_parse_actions_refuses(text: str | list[str]) -> None:
 
 # -- property: whatever the inputs, the answer never exceeds what was asked for and held --------
 
-ACTION_WORDS = ["pull", "push", "delete", "*", "scanner-pull", "bogus"]
+ACTION_WORDS = ["pull", "push", "delete", "*", "scanner-pull", "search", "bogus"]
 PATHS = ["alice/app", "bob/app", "alice/team/app", "httpd", "catalog"]
 
 subjects = st.one_of(
@@ -276,9 +294,14 @@ def test_granted_never_exceeds_requested_or_held(
     if subject.disabled:
         assert granted == set()
     if (requested.type, requested.name) == ("registry", "catalog"):
-        assert granted <= {"*"}
-        if not subject.admin:
+        assert granted <= {"*", "search"}
+        if subject.anonymous:
             assert granted == set()
+        if not subject.admin:
+            assert "*" not in granted
+        if not subject.anonymous and not subject.disabled:
+            assert granted == requested.actions & ({"*", "search"} if subject.admin
+                                                   else {"search"})
     elif requested.type != "repository":
         assert granted == set()
     else:
@@ -312,9 +335,11 @@ def test_token_callers_hold_at_most_the_token_and_the_owner(
         granted)
 
 
-def test_token_callers_never_get_the_catalog() -> None:
-    catalog = scope("*", "catalog", "registry")
-    assert granted_actions(Subject("root", admin=True, limit=DELETE_NS), catalog, None) == set()
+def test_token_callers_search_but_never_get_the_whole_catalog() -> None:
+    catalog = scope("*,search", "catalog", "registry")
+    assert granted_actions(Subject("root", admin=True, limit=DELETE_NS), catalog, None) == {
+        "search"}
+    assert granted_actions(Subject("alice", limit=READ), catalog, None) == {"search"}
 
 
 @pytest.mark.parametrize(("actor", "username", "allowed"), [

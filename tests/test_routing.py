@@ -52,7 +52,7 @@ def assert_not_redirected(client: FlaskClient, method: str, path: str) -> None:
 def test_doubled_and_trailing_slashes_are_not_redirected_to_the_host_header(
         client: FlaskClient, path: str) -> None:
     response = client.get(path, headers=FOREIGN_HOST)
-    assert response.status_code in (401, 404), (path, response.status_code)
+    assert response.status_code in (401, 404, 422), (path, response.status_code)
     assert "Location" not in response.headers
     assert "evil.example" not in response.get_data(as_text=True)
 

@@ -9,14 +9,19 @@ Rules, in the order they are applied:
   ``host[:port]/`` prefix, the registry cannot hold such a name) is granted nothing, to anyone,
   admins included: it lies in no user namespace and no repository record can have it;
 * a disabled user holds nothing;
-* an admin holds every repository action and ``registry:catalog:*`` (nobody else gets catalog);
+* an admin holds every repository action;
+* the catalog (``registry:catalog``): every authenticated, enabled caller holds ``search``,
+  access-token callers too (Docker asks for it before ``/v1/search``, which authsvc answers with
+  what the caller may pull; the registry's ``/v2/_catalog`` needs ``*``, so ``search`` opens
+  nothing there); ``*`` (the registry's unfiltered ``/v2/_catalog``) only an admin who did not
+  log in with an access token; anonymous callers hold nothing on it;
 * a user holds every action in the namespace of their own name: the first component of a name
   of two or more components (``alice/…``); single-component names (``httpd``) have no user
   owner: only admins write them;
 * anyone, anonymous included, may ``pull`` a public repository;
 * explicit grants add actions on one repository or a whole namespace (``alice/*``);
 * a caller using an access token holds at most what the token allows, on the repositories it
-  names, and never the catalog.
+  names, and never ``registry:catalog:*``.
 
 Anything else is denied. The result is always the requested actions ∩ the held ones; a denial is
 an empty set, never an exception.
@@ -31,6 +36,8 @@ from authsvc.errors import InvalidRequest
 PULL, PUSH, DELETE, ALL = "pull", "push", "delete", "*"
 REPOSITORY_ACTIONS = frozenset({PULL, PUSH, DELETE})
 CATALOG = ("registry", "catalog")
+#: The catalog action Docker asks for before ``/v1/search`` (the search filters its results).
+SEARCH = "search"
 
 
 @dataclass(frozen=True)
@@ -116,15 +123,26 @@ def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
     return frozenset(held)
 
 
+def catalog_actions(subject: Subject) -> frozenset[str]:
+    """What ``subject`` holds on ``registry:catalog``: nothing when anonymous or disabled,
+    ``search`` for every other caller, and ``*`` besides for an admin without an access
+    token."""
+    if subject.anonymous or subject.disabled:
+        return frozenset()
+    if subject.admin and subject.limit is None:
+        return frozenset({SEARCH, ALL})
+    return frozenset({SEARCH})
+
+
 def granted_actions(subject: Subject, scope: Scope, repo: RepoFacts | None) -> frozenset[str]:
     """The actions to put in the token for ``scope``: requested ∩ held.
 
-    A requested ``*`` stands for every action; it is answered with the concrete actions held, and
-    with ``*`` itself only when the subject holds them all.
+    On a repository a requested ``*`` stands for every action; it is answered with the concrete
+    actions held, and with ``*`` itself only when the subject holds them all. On the catalog
+    ``*`` and ``search`` are two actions, each granted as asked (``catalog_actions``).
     """
     if (scope.type, scope.name) == CATALOG:
-        allowed = subject.admin and not subject.disabled and subject.limit is None
-        return scope.actions & {ALL} if allowed else frozenset()
+        return scope.actions & catalog_actions(subject)
     if repo is None or not scope.is_repository_path:
         return frozenset()
     held = held_actions(subject, repo)

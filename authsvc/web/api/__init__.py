@@ -32,12 +32,21 @@ def flask_response(answer: ErrorAnswer) -> Response:
 def register_blueprints(app: Flask) -> None:
     register_origin(app)
     register_hsts(app)
-    from authsvc.web.api import audit, openapi, repositories, users  # noqa: F401 - routes on admin.bp
+    from authsvc.web.api import (  # noqa: F401 - routes on admin.bp
+        audit,
+        openapi,
+        registry_deletes,
+        registry_events,
+        repositories,
+        users,
+    )
     from authsvc.web.api.admin import bp as admin_bp
+    from authsvc.web.api.docker_search import bp as docker_search_bp
     from authsvc.web.api.wellknown import bp as wellknown_bp
 
     app.register_blueprint(admin_bp)
     app.register_blueprint(wellknown_bp)
+    app.register_blueprint(docker_search_bp)
 
 
 #: authsvc answers HTTPS only: browsers (and the admin API's web clients) must never fall back.
