@@ -5,7 +5,6 @@ and rotate it (``authsvc init``, ``authsvc registry rotate-secret``)."""
 
 import json
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,10 @@ from authsvc.pki.notification_secret import (
     rotate_secret,
 )
 from tests.test_registry_events import envelope, go_event, manifest_target
+from tests.test_registry_events_api import (  # noqa: F401 - the fixtures certs_dir, secret_path
+    notification_secret_path,
+    private_certs_dir,
+)
 
 T = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -154,21 +157,6 @@ def test_a_secret_file_follows_a_rotation_without_a_restart(path: Path) -> None:
 
 
 # -- the commands --------------------------------------------------------------------------------
-
-@pytest.fixture
-def certs_dir(certs_dir: Path, tmp_path: Path) -> Path:
-    """A copy of the session's certificate folder with a secret of its own."""
-    mine = tmp_path / "certs"
-    shutil.copytree(certs_dir, mine)
-    CertPaths(mine).notification_secret.unlink(missing_ok=True)
-    ensure_secret(CertPaths(mine).notification_secret)
-    return mine
-
-
-@pytest.fixture
-def secret_path(certs_dir: Path) -> Path:
-    return CertPaths(certs_dir).notification_secret
-
 
 def rotate(runner: FlaskCliRunner, *args: str) -> tuple[int, str]:
     result = runner.invoke(cli, ["registry", "rotate-secret", *args])

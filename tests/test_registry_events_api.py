@@ -31,8 +31,8 @@ from tests.test_registry_events import (
 EVENTS = "/registry/events"
 
 
-@pytest.fixture
-def certs_dir(certs_dir: Path, tmp_path: Path) -> Path:
+@pytest.fixture(name="certs_dir")
+def private_certs_dir(certs_dir: Path, tmp_path: Path) -> Path:
     """A copy of the session's certificate folder, with a notification secret of its own: the
     tests rotate it and change its mode."""
     mine = tmp_path / "certs"
@@ -42,8 +42,8 @@ def certs_dir(certs_dir: Path, tmp_path: Path) -> Path:
     return mine
 
 
-@pytest.fixture
-def secret_path(certs_dir: Path) -> Path:
+@pytest.fixture(name="secret_path")
+def notification_secret_path(certs_dir: Path) -> Path:
     return CertPaths(certs_dir).notification_secret
 
 

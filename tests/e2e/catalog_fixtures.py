@@ -88,6 +88,14 @@ class CatalogAuthsvc:
     def get(self, path: str, creds: Credentials | None = None) -> requests.Response:
         return self.api(creds).get(f"{self.url}/api/v1{path}", timeout=10)
 
+    def tags(self, name: str, creds: Credentials | None) -> dict[str, Any]:
+        """Tag name → tag, as ``GET /repositories/{name}/-/tags`` lists them ({} for 404)."""
+        answer = self.get(f"/repositories/{name}/-/tags", creds)
+        if answer.status_code == 404:
+            return {}
+        assert answer.status_code == 200, answer.text
+        return {tag["name"]: tag for tag in answer.json()["items"]}
+
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     """The first truthy result of ``check``, polled until ``timeout`` (the registry sends its

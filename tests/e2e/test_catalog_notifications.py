@@ -29,12 +29,7 @@ pytestmark = pytest.mark.e2e
 
 
 def tags_of(authsvc: CatalogAuthsvc, name: str, creds: Credentials) -> dict[str, Any]:
-    """Tag name → tag, as ``GET /repositories/{name}/-/tags`` lists them ({} for 404)."""
-    answer = authsvc.get(f"/repositories/{name}/-/tags", creds)
-    if answer.status_code == 404:
-        return {}
-    assert answer.status_code == 200, answer.text
-    return {tag["name"]: tag for tag in answer.json()["items"]}
+    return authsvc.tags(name, creds)
 
 
 def repository(authsvc: CatalogAuthsvc, name: str, creds: Credentials) -> dict[str, Any]:

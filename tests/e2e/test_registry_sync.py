@@ -33,9 +33,7 @@ pytestmark = pytest.mark.e2e
 
 def tags_of(authsvc: CatalogAuthsvc, name: str, creds: Credentials) -> dict[str, str]:
     """Tag → digest, as ``GET /repositories/{name}/-/tags`` lists them."""
-    answer = authsvc.get(f"/repositories/{name}/-/tags", creds)
-    assert answer.status_code == 200, answer.text
-    return {tag["name"]: tag["digest"] for tag in answer.json()["items"]}
+    return {tag: record["digest"] for tag, record in authsvc.tags(name, creds).items()}
 
 
 def delete(authsvc: CatalogAuthsvc, path: str, creds: Credentials) -> Any:
