@@ -1,5 +1,6 @@
-"""``GET /v1/search`` (``docker search``, ``podman search``): Docker Hub's answer, holding exactly
-what the caller may pull, for every way Docker and podman send credentials."""
+"""``GET /v1/search`` (``docker search``): Docker Hub's answer, holding exactly what the caller
+may pull, for every way Docker sends credentials; no credentials at all (podman's request) is
+401, so that podman falls back to ``/v2/_catalog`` (tests/test_v2_catalog.py)."""
 
 import base64
 import time
@@ -77,7 +78,6 @@ def test_single_component_names_are_official(client: FlaskClient, world: None) -
 
 
 @pytest.mark.parametrize(("authorization", "expected"), [
-    pytest.param(None, ["alice/public1"], id="no header"),
     pytest.param(EMPTY_BASIC, ["alice/public1"], id="Basic Og=="),
     pytest.param(basic("bob"), ["alice/public1"], id="bob"),
     pytest.param(basic("alice"), ["alice/extra", "alice/private1", "alice/public1"], id="alice"),
@@ -97,7 +97,7 @@ def test_results_are_what_the_caller_may_pull(client: FlaskClient, world: None,
 ])
 def test_the_same_list_as_the_api(client: FlaskClient, world: None,
                                   who: tuple[str, str] | None, expected: list[str]) -> None:
-    authorization = basic(*who) if who else None
+    authorization = basic(*who) if who else EMPTY_BASIC
     assert names(search(client, authorization, q="")) == expected
     if who is not None:
         listed = call(client, "GET", "/repositories", who).json["items"]
@@ -166,10 +166,10 @@ def test_paging(client: FlaskClient, world: None) -> None:
 
 
 def test_defaults_and_no_results(client: FlaskClient, world: None) -> None:
-    answer = search(client, q="nothing-like-it").json
+    answer = search(client, EMPTY_BASIC, q="nothing-like-it").json
     assert (answer["page"], answer["page_size"], answer["num_results"], answer["num_pages"],
             answer["results"]) == (1, 25, 0, 0, [])
-    assert search(client).json["query"] == ""
+    assert search(client, EMPTY_BASIC).json["query"] == ""
 
 
 @pytest.mark.parametrize("query", [
@@ -182,8 +182,26 @@ def test_bad_parameters_are_400(client: FlaskClient, world: None, query: dict[st
 
 
 def test_the_longest_query_and_page_size(client: FlaskClient, world: None) -> None:
-    assert names(search(client, q="a" * 255, n="100")) == []
-    assert search(client, n="1", page="1000000").json["results"] == []
+    assert names(search(client, EMPTY_BASIC, q="a" * 255, n="100")) == []
+    assert search(client, EMPTY_BASIC, n="1", page="1000000").json["results"] == []
+
+
+def test_no_authorization_header_is_401_so_podman_falls_back(app: Flask, client: FlaskClient,
+                                                             world: None) -> None:
+    """podman 4.3 sends none whatever it has stored, and lists ``/v2/_catalog`` with its
+    credentials only when ``/v1/search`` answers anything but 200; no login failed."""
+    response = search(client, q="alice")
+    message = error_of(response, 401, "UNAUTHORIZED")
+    assert "send credentials" in message and "Basic Og==" in message
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    assert failed_logins(app) == []
+
+
+def test_descriptions_are_shown(client: FlaskClient, world: None, app: Flask) -> None:
+    with app.app_context():
+        services_of(app).repos.set_description("alice/public1", "the public one")
+    (result,) = search(client, EMPTY_BASIC, q="alice/public1").json["results"]
+    assert result["description"] == "the public one"
 
 
 # -- Bearer: Docker's identity-token flow ----------------------------------------------------
@@ -197,6 +215,29 @@ def test_a_search_token_from_the_realm(client: FlaskClient, world: None,
                                        who: tuple[str, str], expected: list[str]) -> None:
     token = jwt_for(client, who)
     assert names(search(client, f"Bearer {token}", q="alice")) == expected
+
+
+def test_a_token_minted_for_an_access_token_lists_only_what_it_reaches(
+        client: FlaskClient, world: None, decode: Any) -> None:
+    """The realm records the access token's limit in the JWT, and the search applies it."""
+    pat = new_token(client, "alice", permission="read", repositories=["alice/private1"])
+    token = jwt_for(client, ("alice", pat))
+    assert decode(token)["authsvc_limit"] == {"actions": ["pull"],
+                                              "targets": ["alice/private1"]}
+    assert names(search(client, f"Bearer {token}", q="")) == ["alice/private1"]
+
+
+def test_password_and_access_token_logins_never_share_a_cached_token(
+        client: FlaskClient, world: None, app: Flask, decode: Any) -> None:
+    """Same user, same scope, same grants, within TOKEN_CACHE_SECONDS: two tokens."""
+    assert app.config["TOKEN_CACHE_SECONDS"] > 0
+    pat = new_token(client, "alice", permission="read", repositories=["alice/public1"])
+    by_password, by_pat = jwt_for(client, ALICE), jwt_for(client, ("alice", pat))
+    assert by_password != by_pat and jwt_for(client, ALICE) == by_password
+    assert "authsvc_limit" not in decode(by_password)
+    assert names(search(client, f"Bearer {by_password}", q="")) == [
+        "alice/extra", "alice/private1", "alice/public1"]
+    assert names(search(client, f"Bearer {by_pat}", q="")) == ["alice/public1"]
 
 
 def test_a_whole_catalog_token_searches_too(client: FlaskClient, world: None) -> None:

@@ -96,6 +96,22 @@ def test_v1_goes_to_authsvc_verified(certs_dir: Path) -> None:
         assert directive in v1
 
 
+def test_the_catalog_goes_to_authsvc_and_the_rest_of_v2_to_the_registry(
+        certs_dir: Path, tmp_path: Path) -> None:
+    """An exact-match location beats the /v2/ prefix in nginx: only /v2/_catalog (podman's
+    search) reaches authsvc, every other /v2/ path the registry; the block passes nginx -t."""
+    text = block(certs_dir)
+    catalog = location(text, "= /v2/_catalog")
+    for directive in [*PROXIED, "proxy_pass https://localhost:5001;",
+                      f"proxy_ssl_trusted_certificate {CertPaths(certs_dir).ca};",
+                      "proxy_ssl_name localhost;"]:
+        assert directive in catalog
+    assert "proxy_pass https://127.0.0.1:5000;" not in catalog
+    assert re.findall(r"location (.*?) \{", text) == ["/v2/", "/v1/", "= /v2/_catalog", "/"]
+    result = nginx_test(text, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_server_listens_with_tls_and_answers_the_rest_404(certs_dir: Path) -> None:
     text = block(certs_dir)
     paths = CertPaths(certs_dir)
@@ -188,6 +204,7 @@ def test_the_command_defaults_to_authsvcs_certificates_and_public_url(
     assert f"ssl_certificate_key {paths.registry_key.resolve()};" in result.output
     assert "server_name 127.0.0.1;" in result.output
     assert "proxy_pass https://localhost:5001;" in location(result.output, "/v1/")
+    assert "proxy_pass https://localhost:5001;" in location(result.output, "= /v2/_catalog")
     assert "proxy_ssl_name localhost;" in location(result.output, "/v2/")
     assert nginx_test(result.output, tmp_path).returncode == 0
 
@@ -204,6 +221,8 @@ def test_the_command_takes_every_option(runner: FlaskCliRunner, tmp_path: Path) 
     assert f"ssl_certificate {tmp_path / 'c.pem'};" in result.output
     assert "proxy_ssl_name registry.internal;" in location(result.output, "/v2/")
     assert "proxy_pass https://auth.internal:5001;" in location(result.output, "/v1/")
+    assert "proxy_pass https://auth.internal:5001;" in location(result.output,
+                                                                 "= /v2/_catalog")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from authsvc.core.policy import TokenLimit
 from authsvc.core.scopes import Scope
 from authsvc.core.token_verification import LEEWAY, TokenVerifier, VerifiedToken
 from authsvc.core.tokens import TokenIssuer
@@ -48,9 +49,9 @@ PUBLISHED = [trusted(ACTIVE), trusted(NEXT, "next"), trusted(RSA_PREVIOUS, "prev
 def mint(key: SigningKey = ACTIVE, *, at: int = NOW, issuer: str = ISSUER,
          audience: str = "registry", subject: str | None = "alice",
          grants: tuple[tuple[Scope, frozenset[str]], ...] = ((SEARCH, SEARCH.actions),),
-         x5c: bool = True) -> str:
+         x5c: bool = True, limit: TokenLimit | None = None) -> str:
     issuer_ = TokenIssuer(key, issuer, TTL, include_x5c=x5c, clock=lambda: float(at))
-    return issuer_.issue(subject, audience, grants).token
+    return issuer_.issue(subject, audience, grants, limit=limit).token
 
 
 def verifier(at: float = NOW, keys: list[TrustedKey] = PUBLISHED) -> TokenVerifier:
@@ -78,6 +79,26 @@ def test_a_good_token_gives_its_subject_and_access() -> None:
     assert verified.holds("repository", "alice/app", "pull")
     assert not verified.holds("repository", "alice/app", "push")
     assert not verified.holds("repository", "alice/other", "pull")
+
+
+def test_an_access_token_limit_comes_back() -> None:
+    limit = TokenLimit(frozenset({"pull", "push"}), ("alice/app", "team/*"))
+    verified = verifier().verify(mint(limit=limit))
+    assert verified == VerifiedToken("alice", (SEARCH,), limit)
+    assert verifier().verify(mint()).limit is None
+    everywhere = TokenLimit(frozenset({"pull"}))
+    assert verifier().verify(mint(limit=everywhere)).limit == everywhere
+
+
+def test_names_an_entry_whatever_its_actions() -> None:
+    catalog = Scope("registry", "catalog", frozenset({"*"}))
+    verified = verifier().verify(mint(grants=((catalog, frozenset()), (PULL, PULL.actions))))
+    assert verified.names("registry", "catalog")
+    assert not verified.holds("registry", "catalog", "*")
+    assert verified.names("repository", "alice/app")
+    assert not verified.names("repository", "alice/other")
+    assert not verifier().verify(mint(grants=((PULL, PULL.actions),))).names(
+        "registry", "catalog")
 
 
 def test_a_star_holds_every_action() -> None:
@@ -177,6 +198,12 @@ def test_only_the_algorithms_of_the_published_keys() -> None:
     ({"iss": ISSUER, "sub": "a", "aud": "registry", "exp": NOW + 60,
       "access": [{"type": "registry", "name": "catalog", "actions": "search"}]},
      "an access entry is malformed"),
+    *[({"iss": ISSUER, "sub": "a", "aud": "registry", "exp": NOW + 60, "access": [],
+        "authsvc_limit": limit}, "the authsvc_limit claim is malformed") for limit in (
+        None, [], "pull", {"actions": ["pull"]}, {"targets": []},
+        {"actions": "pull", "targets": []}, {"actions": ["pull"], "targets": "alice/*"},
+        {"actions": [1], "targets": []}, {"actions": ["pull"], "targets": [None]},
+        {"actions": ["pull"], "targets": [], "more": 1})],
 ])
 def test_malformed_claims_signed_by_a_published_key_are_refused(
         claims: dict[str, Any], reason: str) -> None:

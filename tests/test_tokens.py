@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from authsvc.core.policy import TokenLimit
 from authsvc.core.scopes import Scope
 from authsvc.core.tokens import IssuedToken, TokenIssuer
 from authsvc.errors import CertificateError
@@ -416,6 +417,17 @@ def test_issued_token_verifies_and_has_the_registry_claims(ec_signing) -> None:
     assert issued.expires_in == 600
 
 
+def test_an_access_token_limit_is_a_private_claim(ec_signing) -> None:
+    limit = TokenLimit(frozenset({"push", "pull"}), ("alice/app", "team/*"))
+    issued = TokenIssuer(ec_signing, ISSUER, 300).issue("alice", SERVICE, GRANTS[:1],
+                                                        limit=limit)
+    claims = _segment(issued.token, 1)
+    assert claims["authsvc_limit"] == {"actions": ["pull", "push"],
+                                       "targets": ["alice/app", "team/*"]}
+    plain = _segment(TokenIssuer(ec_signing, ISSUER, 300).issue("alice", SERVICE, []).token, 1)
+    assert "authsvc_limit" not in plain
+
+
 def test_time_claims_are_json_integers(ec_signing) -> None:
     token = TokenIssuer(ec_signing, ISSUER, 300, clock=lambda: 1_700_000_000.9).issue(
         "alice", SERVICE, []).token
@@ -551,6 +563,30 @@ class TestTokenCache:
             issuer.issue(None, "registry", [(scope, frozenset({"pull", "push"}))]),
         ]
         assert len({first.token, *(o.token for o in others)}) == 5
+
+    def test_an_access_token_limit_is_part_of_the_key(self) -> None:
+        """A password login and access-token logins of one user, with the same grants, get
+        tokens of their own; the same limit again gets its cached token."""
+        clock = [1_000_000.0]
+        issuer = self.issuer(clock)
+        pull = [(Scope("registry", "catalog", frozenset({"search"})), frozenset({"search"}))]
+        read = TokenLimit(frozenset({"pull"}), ("alice/a",))
+        by_password = issuer.issue("alice", "registry", pull)
+        by_token = issuer.issue("alice", "registry", pull, limit=read)
+        others = [
+            issuer.issue("alice", "registry", pull, limit=TokenLimit(frozenset({"pull"}))),
+            issuer.issue("alice", "registry", pull,
+                         limit=TokenLimit(frozenset({"pull", "push"}), ("alice/a",))),
+            issuer.issue("alice", "registry", pull, limit=TokenLimit(frozenset({"pull"}),
+                                                                     ("alice/b",))),
+        ]
+        assert len({by_password.token, by_token.token, *(o.token for o in others)}) == 5
+        assert issuer.issue("alice", "registry", pull) == by_password
+        again = issuer.issue("alice", "registry", pull,
+                             limit=TokenLimit(frozenset({"pull"}), ("alice/a",)))
+        assert again == by_token
+        assert "authsvc_limit" not in _segment(by_password.token, 1)
+        assert _segment(by_token.token, 1)["authsvc_limit"]["targets"] == ["alice/a"]
 
     def test_zero_turns_the_cache_off(self) -> None:
         clock = [1_000_000.0]

@@ -18,6 +18,9 @@ POST_STATUSES = {200, 400, 401, 413, 429}
 OAUTH_ERRORS = {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
                 "unsupported_grant_type", "invalid_scope", "temporarily_unavailable"}
 REPOSITORY_ACTIONS = frozenset({"pull", "push", "delete"})
+CATALOG = ("registry", "catalog")
+#: What a catalog entry may hold: ``search`` and ``*`` are two separate actions there.
+CATALOG_ACTIONS = frozenset({"*", "search"})
 #: Error messages quote at most a few hundred characters of the input; escaping (``\\x00``,
 #: ``\\U0001f600``) may make that a few thousand, never the megabyte that was sent.
 MESSAGE_BOUND = 4096
@@ -78,6 +81,10 @@ def check_token_body(body: Any, decode: Decode) -> dict[str, Any]:
         assert set(entry) == {"type", "name", "actions"}, entry
         actions = entry["actions"]
         assert actions == sorted(set(actions)), entry
+        if (entry["type"], entry["name"]) == CATALOG:
+            # two actions of their own: Docker's search, and * (the registry's whole catalog)
+            assert set(actions) <= CATALOG_ACTIONS, entry
+            continue
         assert set(actions) <= REPOSITORY_ACTIONS | {"*"}, entry
         assert "*" not in actions or actions == ["*"], entry
     return claims
@@ -97,19 +104,22 @@ def registry_path(name: str) -> str | None:
 
 def check_small_world_grant(claims: dict[str, Any]) -> None:
     """The fuzz world holds alice (user), root (admin) and the public repository alice/pub:
-    whatever the request, the token stays inside what its subject may hold."""
+    whatever the request, the token stays inside what its subject may hold (alice: her
+    namespace, pull on alice/pub, search on the catalog)."""
     sub = claims["sub"]
     assert sub in ("", "alice", "root"), sub
     for entry in claims["access"]:
         actions = set(entry["actions"])
         if not actions or sub == "root":
             continue
+        if sub == "alice" and (entry["type"], entry["name"]) == CATALOG:
+            assert actions == {"search"}, (sub, entry)
+            continue
         assert entry["type"] == "repository", (sub, entry)
         path = registry_path(entry["name"])
         if sub == "alice" and path is not None and path.startswith("alice/"):
             continue
         assert path == "alice/pub" and actions == {"pull"}, (sub, entry)
-
 
 
 def check_get_response(response: Any, decode: Decode, statuses: set[int] = GET_STATUSES) -> None:

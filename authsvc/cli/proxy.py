@@ -1,5 +1,5 @@
 """``authsvc proxy-config``: the nginx front of the registry that sends Docker's ``/v1/search``
-to authsvc (``authsvc.registry.proxy_config``)."""
+and podman's ``/v2/_catalog`` to authsvc (``authsvc.registry.proxy_config``)."""
 
 from pathlib import Path
 
@@ -42,12 +42,14 @@ def proxy_config_command(listen: str, registry_upstream: str, authsvc_upstream: 
                          key: Path | None, upstream_ca: Path | None,
                          registry_ssl_name: str | None, authsvc_ssl_name: str | None) -> None:
     """Print an nginx server block for the registry's address: /v2/ to the registry, /v1/
-    (docker search, podman search) to authsvc.
+    (docker search) and /v2/_catalog (podman search; listing what the caller may pull) to
+    authsvc.
 
     \b
     Put it in nginx's http {} (e.g. /etc/nginx/conf.d/registry.conf), run `nginx -t`, and
     reload nginx. Clients then use the --listen address as the registry's; the registry itself
-    may listen on loopback only. List nginx in TRUSTED_PROXIES.
+    may listen on loopback only (its own, unfiltered catalog stays reachable at REGISTRY_URL,
+    where `authsvc registry sync` reads it). List nginx in TRUSTED_PROXIES.
     """
     state = app_state()
     certs = state.certs

@@ -1,21 +1,26 @@
 """Verifying authsvc's own registry JWTs, as the registry does (PROTOCOL §0 items 5–8). Pure.
 
 Docker sends such a token to ``/v1/search`` (``Authorization: Bearer``) after the v2 token
-flow for ``registry:catalog:search``. A token is good when it is signed by one of the keys
-authsvc publishes (active, next and previous: ``authsvc.pki.key_set``) with that key's own
-algorithm, names the configured issuer and one of the accepted services, and is within
-``nbf``/``exp`` (a few seconds of leeway). Keys and clock are injected.
+flow for ``registry:catalog:search``, and podman to ``/v2/_catalog`` (which authsvc answers
+behind nginx) after the flow for ``registry:catalog:*``. A token is good when it is signed by
+one of the keys authsvc publishes (active, next and previous: ``authsvc.pki.key_set``) with
+that key's own algorithm, names the configured issuer and one of the accepted services, and is
+within ``nbf``/``exp`` (a few seconds of leeway). Keys and clock are injected.
+
+A token minted for an access-token login carries the access token's limit (``authsvc_limit``,
+``authsvc.core.tokens``): it comes back as ``VerifiedToken.limit``, for the listings to apply.
 """
 
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 
-from authsvc.core.policy import ALL
+from authsvc.core.policy import ALL, TokenLimit
 from authsvc.core.scopes import Scope
+from authsvc.core.tokens import LIMIT_CLAIM
 from authsvc.errors import AuthenticationFailed
 from authsvc.pki.certs import signing_public_key
 from authsvc.pki.key_set import TrustedKey
@@ -30,11 +35,18 @@ REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "access")
 
 @dataclass(frozen=True)
 class VerifiedToken:
-    """What a good token says: its subject ("" for an anonymous token) and its access
-    entries, each a Scope with the granted actions."""
+    """What a good token says: its subject ("" for an anonymous token), its access entries,
+    each a Scope with the granted actions, and the limit of the access token it was minted
+    for (None for a password login or an anonymous token)."""
 
     subject: str
     access: tuple[Scope, ...]
+    limit: TokenLimit | None = None
+
+    def names(self, resource_type: str, name: str) -> bool:
+        """Whether an entry of exactly (``resource_type``, ``name``) is there, whatever its
+        actions (none included: the token was asked for that resource)."""
+        return any(entry.type == resource_type and entry.name == name for entry in self.access)
 
     def holds(self, resource_type: str, name: str, action: str) -> bool:
         """Whether an entry of exactly (``resource_type``, ``name``) holds ``action``, or
@@ -55,6 +67,11 @@ def _invalid(reason: str) -> AuthenticationFailed:
     return AuthenticationFailed(f"invalid bearer token: {reason}")
 
 
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    """Whether ``value`` is a JSON list of strings."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def _access_entries(claim: Any) -> tuple[Scope, ...]:
     """The ``access`` claim as Scopes; raises AuthenticationFailed when it is malformed."""
     if not isinstance(claim, list):
@@ -64,12 +81,23 @@ def _access_entries(claim: Any) -> tuple[Scope, ...]:
         if not isinstance(entry, dict):
             raise _invalid("an access entry is not an object")
         kind, name, actions = entry.get("type"), entry.get("name"), entry.get("actions")
-        if (not isinstance(kind, str) or not isinstance(name, str)
-                or not isinstance(actions, list)
-                or not all(isinstance(action, str) for action in actions)):
+        if not isinstance(kind, str) or not isinstance(name, str) or not _strings(actions):
             raise _invalid("an access entry is malformed")
         entries.append(Scope(kind, name, frozenset(actions)))
     return tuple(entries)
+
+
+def _limit(claims: dict[str, Any]) -> TokenLimit | None:
+    """The ``authsvc_limit`` claim as a TokenLimit (None when absent); raises
+    AuthenticationFailed when it is malformed (``null`` included: nothing is taken for no
+    limit but its absence)."""
+    if LIMIT_CLAIM not in claims:
+        return None
+    claim = claims[LIMIT_CLAIM]
+    if (not isinstance(claim, dict) or set(claim) != {"actions", "targets"}
+            or not _strings(claim["actions"]) or not _strings(claim["targets"])):
+        raise _invalid(f"the {LIMIT_CLAIM} claim is malformed")
+    return TokenLimit(frozenset(claim["actions"]), tuple(claim["targets"]))
 
 
 def _whole_seconds(claims: dict[str, Any], name: str) -> int | None:
@@ -127,7 +155,7 @@ class TokenVerifier:
         raise _invalid("bad signature") from error
 
     def verify(self, token: str) -> VerifiedToken:
-        """The subject and access entries of ``token``.
+        """The subject, access entries and access-token limit of ``token``.
 
         Raises AuthenticationFailed when the token is malformed, not signed by a published key
         with its algorithm, names another issuer or no accepted audience, is expired or not yet
@@ -144,7 +172,8 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str):
             raise _invalid("the subject is not a string")
-        return VerifiedToken(subject, _access_entries(claims["access"]))
+        return VerifiedToken(subject, _access_entries(claims["access"]),
+                             _limit(claims))
 
 
 def _reason(error: jwt.PyJWTError) -> str:

@@ -2,6 +2,12 @@
 
 The header carries ``kid`` and, unless switched off, ``x5c`` with the signing certificate: every
 registry version tries ``x5c`` first, and 2.8 falls back to the libtrust ``kid`` (PROTOCOL §1.6).
+
+A token minted for a caller who logged in with an access token also carries that token's limit
+in the private claim ``authsvc_limit`` (``{"actions": [...], "targets": [...]}``). The registry
+ignores it (its access entries already hold no more than the limit allows); authsvc reads it
+back when the token is sent to ``/v1/search`` or ``/v2/_catalog``, which list repositories and
+so must stay within the limit too (``authsvc.core.token_verification``).
 """
 
 import json
@@ -15,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from authsvc.core.policy import TokenLimit
 from authsvc.core.scopes import Scope
 from authsvc.core.ttl_cache import TTLCache
 from authsvc.pki.signing_keys import SigningKey
@@ -50,15 +57,26 @@ def access_claim(grants: Sequence[tuple[Scope, frozenset[str]]]) -> list[dict[st
             for scope, actions in grants]
 
 
-CacheKey = tuple[str, str, tuple[tuple[str, str, tuple[str, ...]], ...]]
+#: The private claim with an access token's limit.
+LIMIT_CLAIM = "authsvc_limit"
+
+
+def limit_claim(limit: TokenLimit) -> dict[str, list[str]]:
+    """The ``authsvc_limit`` claim of ``limit``: its actions sorted, its targets in order."""
+    return {"actions": sorted(limit.actions), "targets": list(limit.targets)}
+
+
+LimitKey = tuple[tuple[str, ...], tuple[str, ...]] | None
+CacheKey = tuple[str, str, tuple[tuple[str, str, tuple[str, ...]], ...], LimitKey]
 
 
 class TokenIssuer:
     """Signs registry tokens with one key, for one issuer, with a fixed lifetime.
 
-    With ``cache_seconds`` > 0, a request for exactly the same subject, audience and granted
-    access within that many seconds of a signed token gets that token again (with its own
-    ``issued_at``, so clients still see the right expiry) instead of a new signature.
+    With ``cache_seconds`` > 0, a request for exactly the same subject, audience, granted
+    access and access-token limit within that many seconds of a signed token gets that token
+    again (with its own ``issued_at``, so clients still see the right expiry) instead of a new
+    signature. A password login and an access-token login of one user never share a token.
     """
 
     def __init__(
@@ -79,26 +97,30 @@ class TokenIssuer:
 
     def issue(
         self, subject: str | None, audience: str,
-        grants: Sequence[tuple[Scope, frozenset[str]]],
+        grants: Sequence[tuple[Scope, frozenset[str]]], *, limit: TokenLimit | None = None,
     ) -> IssuedToken:
-        """A token for ``subject`` ("" when anonymous) holding exactly ``grants``."""
+        """A token for ``subject`` ("" when anonymous) holding exactly ``grants``; with
+        ``limit`` (an access-token login) the ``authsvc_limit`` claim too."""
         if not self._cache.enabled:
-            return self._sign(subject, audience, grants)
+            return self._sign(subject, audience, grants, limit)
+        limit_key: LimitKey = None if limit is None else (
+            tuple(sorted(limit.actions)), limit.targets)
         key: CacheKey = (subject or "", audience, tuple(
-            (scope.type, scope.name, tuple(sorted(actions))) for scope, actions in grants))
+            (scope.type, scope.name, tuple(sorted(actions))) for scope, actions in grants),
+            limit_key)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        issued = self._sign(subject, audience, grants)
+        issued = self._sign(subject, audience, grants, limit)
         self._cache.put(key, issued, made_at=issued.issued_at)
         return issued
 
     def _sign(
         self, subject: str | None, audience: str,
-        grants: Sequence[tuple[Scope, frozenset[str]]],
+        grants: Sequence[tuple[Scope, frozenset[str]]], limit: TokenLimit | None,
     ) -> IssuedToken:
         now = int(self.clock())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject or "",
             "aud": audience,
@@ -108,6 +130,8 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             "access": access_claim(grants),
         }
+        if limit is not None:
+            claims[LIMIT_CLAIM] = limit_claim(limit)
         token = jwt.encode(claims, self.key.private_key, algorithm=self.key.algorithm,
                            headers=self._headers)
         return IssuedToken(token, now, self.ttl)

@@ -6,13 +6,13 @@ AuthsvcError subclasses; a refused change leaves the database untouched.
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select
 
 from authsvc.core.policy import PULL, Subject
 from authsvc.core.scopes import is_valid_path
 from authsvc.db.accounts import commit_or_conflict
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import DbSession, Grant, Repository
+from authsvc.db.models import DbSession, Grant, Repository, Tag
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
 
 VISIBILITIES = ("public", "private")
@@ -155,6 +155,19 @@ class Repositories:
         rows = self.session.execute(select(Repository).where(*where).order_by(*order)
                                     .offset(offset).limit(limit)).scalars().all()
         return rows, int(total)
+
+    def tagged_names(self, subject: Subject, after: str, limit: int) -> list[str]:
+        """Up to ``limit`` names after ``after`` of the repositories ``subject`` may pull that
+        hold a tag (those the registry holds), in byte order, as the registry's catalog
+        sorts (PostgreSQL's collation may be a language's, so its names are compared in C)."""
+        name = Repository.name.expression
+        if self.session.get_bind().dialect.name == "postgresql":
+            name = Repository.name.collate("C")
+        query = (select(Repository.name)
+                 .where(self._visible_to(subject),
+                        exists().where(Tag.repository_id == Repository.id), name > after)
+                 .order_by(name).limit(limit))
+        return list(self.session.execute(query).scalars())
 
     def set_description(self, name: str, description: str) -> Repository:
         """Set the description of ``name`` (at most 1000 characters, no control characters

@@ -1,15 +1,18 @@
 """The nginx front of the registry: ``docker search`` and ``podman search`` send ``/v1/search``
-to the registry's address, and the registry serves no ``/v1/``. Pure.
+to the registry's address, and the registry serves no ``/v1/``; podman falls back to
+``/v2/_catalog``, which the registry does not filter per caller. Pure.
 
 The ``server { … }`` block goes in nginx's ``http {}`` (``conf.d``). It terminates TLS on the
-registry's address, sends ``/v1/`` to authsvc and ``/v2/`` to the registry, both over HTTPS
-verified against authsvc's CA with the upstream's own name, and answers anything else with a
-registry-format 404. ``/v2/`` gets what a registry behind nginx needs (distribution's nginx
-recipe): no body size limit, no buffering either way (layers stream through), HTTP/1.1 to the
-upstream (a chunked upload is buffered whole otherwise), long timeouts for big layers, and the
-client's ``Host`` and scheme, from which the registry builds its upload ``Location`` URLs.
-nginx passes the registry's ``Docker-Distribution-Api-Version`` header through unchanged: the
-block hides none of the registry's headers.
+registry's address, sends ``/v1/`` and exactly ``/v2/_catalog`` to authsvc (which lists what
+the caller may pull: ``authsvc.web.api.v2_catalog``) and the rest of ``/v2/`` to the registry,
+all over HTTPS verified against authsvc's CA with the upstream's own name, and answers anything
+else with a registry-format 404. The registry's own catalog stays reachable at REGISTRY_URL,
+past nginx (``authsvc registry sync`` reads it there). ``/v2/`` gets what a registry behind
+nginx needs (distribution's nginx recipe): no body size limit, no buffering either way (layers
+stream through), HTTP/1.1 to the upstream (a chunked upload is buffered whole otherwise), long
+timeouts for big layers, and the client's ``Host`` and scheme, from which the registry builds
+its upload ``Location`` URLs. nginx passes the registry's ``Docker-Distribution-Api-Version``
+header through unchanged: the block hides none of the registry's headers.
 """
 
 import ipaddress
@@ -121,7 +124,7 @@ def default_server_name(listen: str) -> str:
 
 
 def _proxied(upstream: Upstream, ca: Path) -> str:
-    """The directives shared by both locations: HTTPS to ``upstream``, verified, and the
+    """The directives shared by every proxied location: HTTPS to ``upstream``, verified, and the
     client's host, scheme and address forwarded."""
     return f"""\
         proxy_pass {upstream.origin};
@@ -146,7 +149,8 @@ def nginx_server_block(*, listen: str, server_names: Sequence[str], certificate:
     not_found = '{"errors":[{"code":"NOT_FOUND","message":"not found"}]}'
     return f"""\
 # nginx in front of the registry, written by `authsvc proxy-config`: put it in http {{}}.
-# /v1/ (docker search, podman search) goes to authsvc, /v2/ to the registry.
+# /v1/ (docker search, podman search) and /v2/_catalog (podman search, filtered per caller) go
+# to authsvc, the rest of /v2/ to the registry.
 server {{
     listen {listen_address(listen)} ssl;
     server_name {names};
@@ -167,6 +171,11 @@ server {{
     }}
 
     location /v1/ {{
+{_proxied(authsvc, ca)}\
+    }}
+
+    # The catalog lists what the caller may pull (the registry's lists every repository).
+    location = /v2/_catalog {{
 {_proxied(authsvc, ca)}\
     }}
 

@@ -1,14 +1,18 @@
 """``docker search`` and ``podman search`` through real nginx in front of the registry.
 
 nginx runs the server block ``authsvc proxy-config`` prints (wrapped in a minimal nginx.conf)
-on a loopback port of its own: ``/v2/`` goes to the conftest's docker-registry, ``/v1/`` to
-its authsvc. Through it, the Debian Docker engine (20.10) logs in, pushes and pulls, and
-``docker search HOST:PORT/alice`` shows exactly what the caller may pull, whichever way the
-credentials are stored: an identity token (``docker login``: the daemon runs the token flow for
-``registry:catalog:search`` and sends a Bearer JWT), a password (config.json ``auth``, sent as
-Basic) or nothing (``Basic Og==``). podman 4.3 (containers/image 5.23) sends ``/v1/search``
-with no credentials at all, so it lists what anonymous may pull; it has no ``--cert-dir`` and
-trusts nginx through the ``/etc/docker/certs.d`` entry the Docker engine uses too.
+on a loopback port of its own: ``/v1/`` and ``/v2/_catalog`` go to authsvc, the rest of
+``/v2/`` to a docker-registry that posts its notifications to authsvc (the catalog fixtures),
+so authsvc knows which repositories hold tags. Through it, the Debian Docker engine (20.10)
+logs in, pushes and pulls, and ``docker search HOST:PORT/alice`` shows exactly what the caller
+may pull, whichever way the credentials are stored: an identity token (``docker login``: the
+daemon runs the token flow for ``registry:catalog:search`` and sends a Bearer JWT), a password
+(config.json ``auth``, sent as Basic) or nothing (``Basic Og==``). podman 4.3 (containers/image
+5.23) sends ``/v1/search`` with no credentials at all, which authsvc answers 401; podman then
+gets a ``registry:catalog:*`` token from the realm with what its auth file holds and lists
+``/v2/_catalog``, which authsvc answers with what that caller may pull. podman has no
+``--cert-dir`` for search and trusts nginx through the ``/etc/docker/certs.d`` entry the
+Docker engine uses too.
 
 alice owns alice/private1 (private) and alice/public1 (public); bob owns bob/tool (private).
 """
@@ -25,6 +29,12 @@ from pathlib import Path
 import pytest
 
 from .audit_log import event, grants, token_lines
+from .catalog_fixtures import (  # noqa: F401 - the fixtures authsvc and registry
+    CatalogAuthsvc,
+    catalog_authsvc,
+    catalog_registry,
+    eventually,
+)
 from .clients import Credentials, Podman, Result
 from .docker_engine import CertsDir, DockerClient, DockerEngine, rootfs_tarball
 from .processes import (
@@ -38,7 +48,7 @@ from .processes import (
     start_service,
     wait_for,
 )
-from .world import AuthsvcInstance, Registry
+from .world import Registry
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +56,10 @@ NGINX = "/usr/sbin/nginx"
 STARTUP_TIMEOUT = 30.0
 ALICE_REPOS = ("alice/private1", "alice/public1")
 BOB_REPO = "bob/tool"
+#: What each caller may pull of the pushed repositories (None: anonymous).
+MAY_PULL: dict[str | None, list[str]] = {"alice": list(ALICE_REPOS),
+                                         "bob": ["alice/public1", BOB_REPO],
+                                         None: ["alice/public1"]}
 
 
 def _nginx_conf(server_block: str, root: Path) -> Path:
@@ -69,7 +83,7 @@ class Front:
     address: str  # 127.0.0.1:PORT, the address clients use for the registry
     port: int
     nginx: Service
-    authsvc: AuthsvcInstance
+    authsvc: CatalogAuthsvc
     engine: DockerEngine
     users: dict[str, Credentials]
 
@@ -102,6 +116,12 @@ class Front:
             log.seek(mark)
             return token_lines(log.read().decode(errors="replace").splitlines())
 
+    def access_lines(self) -> list[str]:
+        """nginx's access log: one line per request (method, path, status, user agent)."""
+        settle_log()
+        return (self.nginx.log_path.parent / "access.log").read_text(
+            errors="replace").splitlines()
+
     def names(self, listed: str) -> list[str]:
         """Repository names out of one name per line, with any ``HOST:PORT/`` taken off."""
         prefix = f"{self.address}/"
@@ -117,7 +137,7 @@ class Front:
 
 @pytest.fixture(scope="module")
 def nginx_front(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                authsvc: AuthsvcInstance, registry: Registry) -> Iterator[tuple[str, Service]]:
+                authsvc: CatalogAuthsvc, registry: Registry) -> Iterator[tuple[str, Service]]:
     """Run nginx with the server block ``authsvc proxy-config`` prints; stop it by PID."""
     if not os.access(NGINX, os.X_OK):
         pytest.fail(f"{NGINX} is needed (Debian package nginx-light)", pytrace=False)
@@ -147,7 +167,7 @@ def _imported(engine: DockerEngine, root: Path, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def front(nginx_front: tuple[str, Service], authsvc: AuthsvcInstance,
+def front(nginx_front: tuple[str, Service], authsvc: CatalogAuthsvc,
           users: dict[str, Credentials],
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     """One Docker engine for the module; alice and bob log in through nginx and push."""
@@ -166,6 +186,9 @@ def front(nginx_front: tuple[str, Service], authsvc: AuthsvcInstance,
                     docker.ok("tag", image, site.ref(repo))
                     site.ok(docker.run("push", site.ref(repo)))
             authsvc.cli.ok("repo", "visibility", "alice/public1", "public")
+            for repo in (*ALICE_REPOS, BOB_REPO):  # the registry's notifications recorded
+                eventually(lambda repo=repo: authsvc.tags(repo, authsvc.admin),
+                           f"the tag of {repo} in authsvc's catalog")
             yield site
         finally:
             trust.cleanup()
@@ -252,16 +275,42 @@ def podman_search(front: Front, podman: Podman, authfile: Path, term: str) -> li
     return front.names(found.stdout)
 
 
+def catalog_tokens(front: Front, mark: int, who: str | None) -> list[str]:
+    """The tokens for ``registry:catalog:*`` authsvc issued ``who`` (None: anonymous) after
+    ``mark``: podman's, for ``/v2/_catalog``."""
+    grant_type = "basic" if who else "anonymous"
+    return [line for line in grants(front.issued_since(mark), grant_type, who or "-", "-")
+            if "registry:catalog:*" in event(line).get("requested", "")]
+
+
 @pytest.mark.parametrize("who", ["alice", "bob", None])
-def test_podman_search_lists_what_anyone_may_pull(
+def test_podman_search_lists_what_its_caller_may_pull(
         front: Front, podman: Podman, podman_auth: dict[str | None, Path], who: str | None,
 ) -> None:
-    """podman 4.3 (containers/image 5.23) sends ``/v1/search`` without credentials whatever
-    its auth file holds (``noAuth`` in ``SearchRegistry``), so it lists what anonymous may
-    pull, for alice too; a 200 from ``/v1/`` keeps it off ``/v2/_catalog``."""
-    mark = front.log_mark()
-    assert podman_search(front, podman, podman_auth[who], "alice") == ["alice/public1"]
-    assert not front.issued_since(mark), "podman asked for a token to search"
+    """``/v1/search`` without credentials is 401; podman sends ``/v2/_catalog`` with a token
+    for no scope, gets the registry's challenge for ``registry:catalog:*`` (authsvc's: the
+    scope in it is what podman asks for next), gets that token with its stored credentials and
+    lists the catalog, filtering the names itself: ``/`` is in every name, ``alice`` in
+    alice's."""
+    mark, requests = front.log_mark(), len(front.access_lines())
+    assert podman_search(front, podman, podman_auth[who], "/") == MAY_PULL[who]
+    assert podman_search(front, podman, podman_auth[who], "alice") == [
+        name for name in MAY_PULL[who] if "alice" in name]
+    assert catalog_tokens(front, mark, who), f"no catalog token for {who}\n{front.diagnostics()}"
+    searched = [line.split('"')[1:3] for line in front.access_lines()[requests:]
+                if "/search?" in line or "/_catalog" in line]
+    assert [(request.split()[1].split("?")[0], status.split()[0])
+            for request, status in searched] == [
+        ("/v1/search", "401"), ("/v2/_catalog", "401"), ("/v2/_catalog", "200")] * 2, searched
+
+
+def test_the_registrys_catalog_stays_behind_nginx(front: Front) -> None:
+    """nginx sends ``/v2/_catalog`` to authsvc: the registry's challenge, from authsvc."""
+    headers = https_headers(LOOPBACK, front.port, "/v2/_catalog?n=10", front.authsvc.ca_file)
+    assert headers.get("www-authenticate", "").endswith(
+        ',service="registry",scope="registry:catalog:*"'), headers
+    assert headers.get("docker-distribution-api-version") == "registry/2.0", headers
+    assert "strict-transport-security" in headers, headers  # authsvc's, not the registry's
 
 
 def test_bob_never_finds_alices_private_repository(

@@ -42,11 +42,13 @@ def register_blueprints(app: Flask) -> None:
     )
     from authsvc.web.api.admin import bp as admin_bp
     from authsvc.web.api.docker_search import bp as docker_search_bp
+    from authsvc.web.api.v2_catalog import bp as v2_catalog_bp
     from authsvc.web.api.wellknown import bp as wellknown_bp
 
     app.register_blueprint(admin_bp)
     app.register_blueprint(wellknown_bp)
     app.register_blueprint(docker_search_bp)
+    app.register_blueprint(v2_catalog_bp)
 
 
 #: authsvc answers HTTPS only: browsers (and the admin API's web clients) must never fall back.

@@ -212,9 +212,10 @@ class TokenEndpoint:
     def issue(self, subject: Subject, service: str, scopes: Sequence[Scope],
               grant_type: str) -> tuple[IssuedToken, str]:
         """Decide the scopes, sign the token and audit it; the token, and the granted scope as
-        a space-separated string."""
+        a space-separated string. An access-token login's limit goes into the token too
+        (``/v1/search`` and ``/v2/_catalog`` list within it)."""
         grants = self.state.authorizer.authorize(subject, scopes)
-        issued = self.state.issuer.issue(subject.name, service, grants)
+        issued = self.state.issuer.issue(subject.name, service, grants, limit=subject.limit)
         granted = " ".join(str(Scope(scope.type, scope.name, actions))
                            for scope, actions in grants if actions)
         self.state.audit.record_soon(
