@@ -485,3 +485,21 @@ def test_drop_tags_digest_and_repository(state: Services, three_tags: None) -> N
     with db.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Manifest).where(
             Manifest.repository_id == _id("bob/app"))).scalar_one() == 0
+
+
+def test_authsvcs_own_reads_are_no_pulls(state: Services) -> None:
+    """``registry sync`` and the deletes read manifests by tag with tokens for ``authsvc:…``
+    (a name no user can have): the registry reports those reads as pulls, and they do not
+    count."""
+    record(state, push("p", tag="v1"))
+    record(state, pull("own1", tag="v1", actor="authsvc:sync"),
+           pull("own2", tag="v1", actor="authsvc:api"), pull("bob", tag="v1", actor="bob"))
+    assert repository()["pull_count"] == 1
+
+
+def test_an_image_two_tags_share_is_counted_once_in_the_size(state: Services) -> None:
+    record(state, push("a", tag="v1", digest=V1, references=layers(100, 900)),
+           push("b", tag="latest", digest=V1, references=layers(100, 900)),
+           push("c", tag="v2", digest=V2, references=layers(100, 4900)))
+    repo_id = state.repos.get("alice/app").id
+    assert state.catalog.tag_counts([repo_id]) == {repo_id: (3, 1000 + 5000)}

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 #: How long the ids of recorded notifications are kept (the registry retries for as long as
 #: it runs, but a restart forgets its queue).
 SEEN_DAYS = 30
+#: The subjects of the tokens authsvc signs for its own calls to the registry
+#: (``Services.registry_client``): no user name has a colon.
+SELF_PREFIX = "authsvc:"
 #: The largest size a BIGINT column holds.
 MAX_SIZE = 2**63 - 1
 #: Manifest media types of an index (a manifest list): its size is that of its images.
@@ -89,13 +92,22 @@ class Catalog:
         return found
 
     def tag_counts(self, repository_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-        """Number of tags and their total size per repository id (missing: none)."""
+        """Number of tags and the total size of their distinct images per repository id
+        (missing: none)."""
         if not repository_ids:
             return {}
-        rows = self.session.execute(
-            select(Tag.repository_id, func.count(Tag.id), func.coalesce(func.sum(Tag.size), 0))
-            .where(Tag.repository_id.in_(repository_ids)).group_by(Tag.repository_id)).all()
-        return {repo_id: (int(count), int(size)) for repo_id, count, size in rows}
+        counts = dict(self.session.execute(
+            select(Tag.repository_id, func.count(Tag.id))
+            .where(Tag.repository_id.in_(repository_ids)).group_by(Tag.repository_id)).all())
+        # an image two tags share is counted once
+        images = select(Tag.repository_id, Tag.digest, func.max(Tag.size).label("size")).where(
+            Tag.repository_id.in_(repository_ids)).group_by(Tag.repository_id, Tag.digest)
+        inner = images.subquery()
+        sizes = dict(self.session.execute(
+            select(inner.c.repository_id, func.sum(inner.c.size))
+            .group_by(inner.c.repository_id)).all())
+        return {repo_id: (int(count), int(sizes.get(repo_id) or 0))
+                for repo_id, count in counts.items()}
 
     def _repository(self, name: str) -> Repository:
         self.repos.ensure(name)
@@ -200,7 +212,8 @@ def _apply(connection: Connection, event: RegistryEvent, visibility: str, audit:
         return
     repo_id = _repository_id(connection, event.repository, visibility, audit, event.actor)
     if event.action == "pull":
-        if event.tag:
+        # authsvc's own reads (sync, deletes: subject ``authsvc:…``) are nobody's pull
+        if event.tag and not event.actor.startswith(SELF_PREFIX):
             connection.execute(update(Repository).where(Repository.id == repo_id).values(
                 pull_count=Repository.pull_count + 1,
                 last_pulled_at=case((Repository.last_pulled_at.is_(None), event.at),

@@ -46,7 +46,7 @@ class SyncReport:
     @property
     def summary(self) -> str:
         """One line: how many repositories were walked and what changed."""
-        return (f"{self.repositories} repositories in the registry; repositories: "
+        return (f"repositories in the registry: {self.repositories}; repositories: "
                 f"{len(self.added_repositories)} added, {len(self.changed_repositories)} "
                 f"changed, {len(self.removed_repositories)} removed; tags: "
                 f"{len(self.added_tags)} added, {len(self.changed_tags)} changed, "
@@ -151,7 +151,7 @@ def delete_tag(client: RegistryClient, catalog: Catalog, name: str, tag: str, *,
     if shared and not with_shared_tags:
         raise Conflict(f"{name}:{tag} is {digest}, which the tags {', '.join(shared)} share; the "
                        "registry deletes by digest, so they would go too (ask again with "
-                       "with_shared_tags)")
+                       "--with-shared-tags, or with_shared_tags=true in the API)")
     if not client.delete_manifest(name, digest):
         raise NotFound(f"the registry has no manifest {digest} in {name!r}")
     catalog.audit.add(Event("tag.deleted", target=f"{name}:{tag}", detail=digest))

@@ -90,13 +90,13 @@ def test_sync_records_what_the_registry_holds(
     assert lines[2].startswith(f"added tag alice/qa:latest {image.manifest_digest} (")
     assert lines[3].startswith(f"added tag alice/qa:v1 {image.manifest_digest} (")
     assert lines[4].startswith(f"added tag alice/qb:v1 {other.manifest_digest} (")
-    assert lines[5:] == ["2 repositories in the registry; repositories: 2 added, 0 changed, "
+    assert lines[5:] == ["repositories in the registry: 2; repositories: 2 added, 0 changed, "
                          "0 removed; tags: 3 added, 0 changed, 0 removed"]
     assert tags_of(authsvc, "alice/qa", alice) == {"latest": image.manifest_digest,
                                                    "v1": image.manifest_digest}
     assert tags_of(authsvc, "alice/qb", alice) == {"v1": other.manifest_digest}
     # nothing to do the second time
-    assert sync_lines(cli) == ["2 repositories in the registry; repositories: 0 added, "
+    assert sync_lines(cli) == ["repositories in the registry: 2; repositories: 0 added, "
                                "0 changed, 0 removed; tags: 0 added, 0 changed, 0 removed"]
 
 
@@ -114,7 +114,7 @@ def test_sync_sees_changed_and_removed_tags_and_repositories(
         "changed repository alice/qa",
         "removed tag alice/qb:v1",
         "removed repository alice/qb (its tags; the record and grants stay)",
-        "2 repositories in the registry; repositories: 0 added, 1 changed, 1 removed; tags: "
+        "repositories in the registry: 2; repositories: 0 added, 1 changed, 1 removed; tags: "
         "0 added, 1 changed, 1 removed"]
     # a repository the registry no longer lists loses its tags; its record stays
     authsvc.cli.ok("repo", "visibility", "alice/qa", "public")
@@ -145,7 +145,7 @@ def test_a_push_while_authsvc_is_down_is_caught_up_by_sync(
     finally:
         authsvc.start()
     result = expect_success(authsvc.cli.run("registry", "sync"))
-    assert result.stdout.splitlines()[-1].startswith("1 repositories in the registry"), \
+    assert result.stdout.splitlines()[-1].startswith("repositories in the registry: 1;"), \
         result.stdout
     assert tags_of(authsvc, "alice/late", users["alice"]) == {"v1": image.manifest_digest}
 
