@@ -42,12 +42,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions[EXTENSION] = Services(app.config, db.session)
 
-    from authsvc.web.api import register_blueprints, register_error_handlers
+    from authsvc.web.api import register_blueprints, register_error_handlers, response_for
     from authsvc.web.api.body_limit import BodyLimit
     from authsvc.web.api.token import TokenEndpoint
+    from authsvc.web.pages import register_pages
 
     register_blueprints(app)
     register_error_handlers(app)
+    # The web pages under /ui; their signing key (SECRET_KEY, unless set) is the certificate
+    # folder's web-secret-key, made on the first page (authsvc.web.pages.cookie).
+    register_pages(app, fallback=response_for)
     # Flask's way of adding WSGI middleware (mypy sees a method being replaced)
     app.wsgi_app = BodyLimit(TokenEndpoint(app, app.wsgi_app),  # type: ignore[method-assign]
                              app.config["MAX_CONTENT_LENGTH"])

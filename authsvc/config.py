@@ -6,6 +6,7 @@ and names the offending key.
 """
 
 import os
+import re
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,13 @@ DEFAULTS: dict[str, Any] = {
     # The CA file that vouches for the registry's certificate (empty: authsvc's own CA,
     # certs/ca.pem, when it exists, else the system's).
     "REGISTRY_CA": "",
+    # The registry's address as clients write it in image names (`docker pull HOST/NAME:TAG`),
+    # shown by the web pages; empty: REGISTRY_URL's host:port, else PUBLIC_URL's host with :5000.
+    "REGISTRY_HOST": "",
+    # A web session ends after this many seconds without a request, and this many seconds
+    # after signing in, whatever its use.
+    "WEB_SESSION_IDLE_SECONDS": 1800,
+    "WEB_SESSION_MAX_SECONDS": 43200,
     # SQLAlchemy URL; empty means SQLite in the instance folder.
     "DATABASE_URL": "",
     # Where `authsvc serve` listens, and how many worker processes and threads it runs.
@@ -119,6 +127,36 @@ def _trusted_proxies(config: MutableMapping[str, Any]) -> None:
     config["TRUSTED_PROXIES"] = proxies
 
 
+#: host[:port] as an image name starts: a DNS name or IPv4 address, or [IPv6], and a port.
+REGISTRY_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+                           r"(?::[0-9]{1,5})?")
+
+
+def _registry_host(config: MutableMapping[str, Any]) -> None:
+    """REGISTRY_HOST: given (host[:port]), or derived from REGISTRY_URL, else PUBLIC_URL's host
+    with the registry's usual port 5000. Raises ConfigError naming it."""
+    host = config["REGISTRY_HOST"]
+    if not isinstance(host, str) or (host and not REGISTRY_HOST.fullmatch(host)):
+        raise ConfigError(f"REGISTRY_HOST must be host or host:port, not {host!r}")
+    if not host:
+        if config["REGISTRY_URL"]:
+            host = urlsplit(config["REGISTRY_URL"]).netloc.rpartition("@")[2]
+        else:
+            public = urlsplit(config["PUBLIC_URL"]).netloc.rpartition("@")[2]
+            name = public.rsplit(":", 1)[0] if not public.endswith("]") else public
+            host = f"{name}:5000"
+    config["REGISTRY_HOST"] = host
+
+
+def _web_sessions(config: Mapping[str, Any]) -> None:
+    """The web session timeouts: the idle one no longer than the absolute one."""
+    idle = _int(config, "WEB_SESSION_IDLE_SECONDS", 60, 7 * 86400)
+    longest = _int(config, "WEB_SESSION_MAX_SECONDS", 300, 30 * 86400)
+    if idle > longest:
+        raise ConfigError(f"WEB_SESSION_IDLE_SECONDS ({idle}) must not be longer than "
+                          f"WEB_SESSION_MAX_SECONDS ({longest})")
+
+
 def validate_config(config: MutableMapping[str, Any]) -> None:
     """Check and normalise every authsvc key in place. Raises ConfigError naming the key."""
     services = config["SERVICES"]
@@ -167,5 +205,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     config["REGISTRY_URL"] = registry.rstrip("/")
     if not isinstance(config["REGISTRY_CA"], str):
         raise ConfigError("REGISTRY_CA must be a file name (a string)")
+    _registry_host(config)
+    _web_sessions(config)
     if not isinstance(config["DATABASE_URL"], str):
         raise ConfigError("DATABASE_URL must be a string")

@@ -12,6 +12,7 @@ from authsvc.db.models import db
 from authsvc.db.schema import upgrade
 from authsvc.pki.certs import bootstrap
 from authsvc.pki.notification_secret import ensure_secret
+from authsvc.pki.web_secret import ensure_key, key_path
 
 # -- set-up -------------------------------------------------------------------------------
 
@@ -30,6 +31,8 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
         click.echo(f"certificates: created in {state.certs.root} for {', '.join(DEFAULT_HOSTS)}")
     if ensure_secret(state.certs.notification_secret)[1]:
         click.echo(f"notification secret: created in {state.certs.notification_secret}")
+    if ensure_key(key_path(state.certs.root))[1]:
+        click.echo(f"web secret key: created in {key_path(state.certs.root)}")
     upgrade(db.engine)
     click.echo(f"database: ready ({redacted_url()})")
     if state.accounts.count_admins():

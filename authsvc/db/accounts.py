@@ -17,6 +17,7 @@ from authsvc.core.scopes import is_valid_component
 from authsvc.db.audit import Audit, Event
 from authsvc.db.models import DbSession, Grant, RefreshToken, Repository, User
 from authsvc.db.reads import Reads
+from authsvc.db.web_sessions import revoke_all_of as end_web_sessions
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
 
 
@@ -86,7 +87,8 @@ class Accounts:
                     admin: bool | None = None, disabled: bool | None = None) -> User:
         """Change any of password, admin flag and disabled flag, all or nothing.
 
-        A new password or disabling the user revokes every refresh token of the user. The last
+        A new password or disabling the user revokes every refresh token and ends every web
+        session of the user, in the same transaction. The last
         enabled admin cannot be demoted or disabled (Conflict).
         """
         user = self.get_user(username)
@@ -105,6 +107,7 @@ class Accounts:
             user.disabled = disabled
         if new_hash is not None or disabled:
             self._drop_refresh_tokens(user)
+            end_web_sessions(self.session, user.id)
         changes = [name for name, given in (("password", password is not None),) if given]
         changes += [f"{name}={str(value).lower()}" for name, value in
                     (("admin", admin), ("disabled", disabled)) if value is not None]

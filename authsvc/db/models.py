@@ -180,6 +180,24 @@ class AccessToken(Base):
     user: Mapped[User] = relationship()
 
 
+class WebSession(Base):
+    """A signed-in browser of the web pages. Only a SHA-256 of the session's secret is stored;
+    the secret lives in the browser's cookie. Ends after an idle and an absolute timeout, on
+    sign-out, and when the user changes password or is disabled."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+    last_seen_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+
+    user: Mapped[User] = relationship()
+
+
 class AuditEvent(Base):
     """One line of the audit trail. Never holds a secret: names, ids and scopes only."""
 

@@ -27,6 +27,7 @@ from authsvc.db.models import DbSession
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import RefreshTokens
 from authsvc.db.repositories import Repositories
+from authsvc.db.web_sessions import WebSessions
 from authsvc.errors import CertificateError, RegistryNotConfigured
 from authsvc.pki.certs import CertPaths, check_private_key_file
 from authsvc.pki.key_set import read_key_set, unpublished
@@ -79,6 +80,9 @@ class Services:
         self.refresh_tokens = RefreshTokens(session, self.audit, reads,
                                             config["REFRESH_TOKEN_DAYS"])
         self.access_tokens = AccessTokens(session, self.audit, reads)
+        #: The signed-in browsers of the web pages.
+        self.web_sessions = WebSessions(session, self.audit, config["WEB_SESSION_IDLE_SECONDS"],
+                                        config["WEB_SESSION_MAX_SECONDS"])
         self.throttle = LoginThrottle(
             failure_store(config, session, reads), account_limit=config["LOCKOUT_ATTEMPTS"],
             address_limit=config["LOCKOUT_ADDRESS_ATTEMPTS"], window=config["LOCKOUT_WINDOW"])
