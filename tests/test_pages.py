@@ -407,3 +407,10 @@ def test_a_user_who_may_pull_but_not_manage_is_refused(app: Flask, browser: Flas
     assert hidden.status_code == 404
     with app.app_context():
         assert services_of(app).repos.get("alice/web").visibility == "public"
+
+
+@pytest.mark.parametrize(("count", "text"), [(0, "0 tags"), (1, "1 tag"), (2, "2 tags")])
+def test_counts_read_as_words(count: int, text: str) -> None:
+    from authsvc.web.pages.formatting import counted
+
+    assert counted(count, "tag") == text

@@ -31,10 +31,15 @@ def short_digest(digest: str) -> str:
     return f"{algorithm}:{hex_digits[:12]}" if hex_digits else digest
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 tag``, ``2 tags``: a count with its noun, singular for one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def pull_line(host: str, name: str, tag: str) -> str:
     return f"docker pull {host}/{name}:{tag}"
 
 
 #: The template filters of the pages.
 FILTERS: dict[str, Callable[..., str]] = {
-    "size": human_size, "when": when, "short_digest": short_digest}
+    "size": human_size, "when": when, "short_digest": short_digest, "counted": counted}
