@@ -21,6 +21,8 @@ from bench.kinds import KINDS
 from bench.modes import growth_mode, normal_mode
 from bench.procs import BenchError, log
 from bench.report import RESULTS_DIR, write_results
+from bench.search import search_mode
+from bench.search_kinds import SEARCH_KINDS
 from bench.site import (
     BCRYPT_ROUNDS,
     CREATED_DATABASES,
@@ -52,17 +54,23 @@ def options() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="KEY=VALUE", help="an authsvc setting for this run, e.g. "
                         "TOKEN_CACHE_SECONDS=0 to see what the token cache gives (repeatable)")
-    parser.add_argument("--kinds", default=",".join(KINDS),
-                        help=f"comma list of {', '.join(KINDS)} (default all)")
+    parser.add_argument("--kinds", default=None,
+                        help=f"comma list of {', '.join(KINDS)} (default all); with --search "
+                        f"of {', '.join(SEARCH_KINDS)} (default all)")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"),
                         default="sqlite", help="authsvc's database (PostgreSQL: "
                         f"{PG_URL.rsplit('@', 1)[-1]}, and {PG_SMALL_URL.rsplit('/', 1)[-1]} "
-                        "in growth mode; made empty, dropped at the end)")
+                        "in growth mode; made empty, dropped at the end; both: only with "
+                        "--growth and --search)")
     parser.add_argument("--growth", action="store_true", help="authsvc alone on a 10-user "
                         "site and on one with 100k users / 10k namespaces / 1M grants "
                         "(x --scale) more, measured alternately")
-    parser.add_argument("--scale", type=float, default=1.0, help="growth data scale "
-                        "(default 1.0; 0.1 = 10k users, 1k namespaces, 100k grants)")
+    parser.add_argument("--search", action="store_true", help="repository search (the "
+                        "API's and Docker's /v1/search) on a site with 100k repositories "
+                        "(x --scale), 10k namespaces, 250k tags; p99 <= 50 ms")
+    parser.add_argument("--scale", type=float, default=1.0, help="growth and search data "
+                        "scale (default 1.0; 0.1 = 10k users, 1k namespaces, 100k grants; "
+                        "search: 10k repositories)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s per run, 1 s "
                         "warm-up, scale 0.01 in growth mode")
     parser.add_argument("--profile", action="store_true", help="py-spy the authsvc workers "
@@ -94,12 +102,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if any(not key or not sep for key, sep, _ in settings):
         parser.error("--set takes KEY=VALUE, e.g. --set TOKEN_CACHE_SECONDS=0")
     args.settings = {key.removeprefix("AUTHSVC_"): value for key, _, value in settings}
-    args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    unknown = [k for k in args.kinds if k not in KINDS]
+    if args.growth and args.search:
+        parser.error("--growth or --search, not both")
+    known = SEARCH_KINDS if args.search else KINDS
+    args.kinds = ([k.strip() for k in args.kinds.split(",") if k.strip()]
+                  if args.kinds is not None else list(known))
+    unknown = [k for k in args.kinds if k not in known]
     if unknown or not args.kinds:
-        parser.error(f"unknown kind {unknown}: use {', '.join(KINDS)}")
-    if args.database == "both" and not args.growth:
-        parser.error("--database both only with --growth")
+        parser.error(f"unknown kind {unknown}: use {', '.join(known)}")
+    if args.database == "both" and not (args.growth or args.search):
+        parser.error("--database both only with --growth or --search")
     args.databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     if min(args.duration, args.connections, args.threads, args.workers,
            args.server_threads) < 1 or args.scale <= 0:
@@ -138,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="authsvc-bench-"))
     started = time.monotonic()
-    mode = "growth" if args.growth else "quick" if args.quick else "normal"
+    mode = ("growth" if args.growth else "search" if args.search else "quick" if args.quick
+            else "normal")
     report: dict[str, Any] = {
         "mode": mode, "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "args": {k: v for k, v in vars(args).items()},
@@ -181,6 +194,8 @@ def run(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> bool:
     log(f"measuring {describe(code)}")
     if args.growth:
         return growth_mode(args, tmp, report, src)
+    if args.search:
+        return search_mode(args, tmp, report, src)
     return normal_mode(args, tmp, report, src)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +40,37 @@ def write_scripts(tmp: Path, refresh_token: str) -> dict[str, Path]:
     return {"refresh": refresh, "burst": burst}
 
 
-def wrk_argv(server: Server, kind: Kind, scripts: dict[str, Path], seconds: int,
-             connections: int, threads: int, close: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class Traffic:
+    """What one wrk run sends: ``name`` (the kind in the results), the path, extra headers,
+    and the Lua script that makes each request (None: the path every time)."""
+
+    name: str
+    path: str
+    headers: tuple[str, ...] = ()
+    script: Path | None = None
+
+
+def traffic(kind: Kind, scripts: dict[str, Path]) -> Traffic:
+    """What wrk sends for the token ``kind`` (``scripts``: ``write_scripts``'s)."""
+    return Traffic(kind.name, {"anon": ANON_PATH, "basic": BASIC_PATH}.get(kind.name, "/token"),
+                   (f"Authorization: {BASIC_HEADER}",) if kind.basic_auth else (),
+                   scripts.get(kind.name))
+
+
+def wrk_argv(server: Server, load: Traffic, seconds: int, connections: int, threads: int,
+             close: bool = False) -> list[str]:
     """wrk's command line; ``close`` sends ``Connection: close`` (a new connection, and so
     any worker, for every request)."""
     argv = [executable("wrk"), "--latency", "-t", str(min(threads, connections)),
             "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
     if close:
         argv += ["-H", "Connection: close"]
-    if kind.basic_auth:
-        argv += ["-H", f"Authorization: {BASIC_HEADER}"]
-    if kind.name in scripts:
-        argv += ["-s", str(scripts[kind.name])]
-    path = {"anon": ANON_PATH, "basic": BASIC_PATH}.get(kind.name, "/token")
-    return [*argv, server.url + path]
+    for header in load.headers:
+        argv += ["-H", header]
+    if load.script is not None:
+        argv += ["-s", str(load.script)]
+    return [*argv, server.url + load.path]
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -110,20 +128,19 @@ def run_wrk(argv: list[str], seconds: int) -> str:
     return out
 
 
-def warm_up(server: Server, kind: Kind, scripts: dict[str, Path], seconds: int,
-            connections: int, threads: int) -> None:
+def warm_up(server: Server, load: Traffic, seconds: int, connections: int,
+            threads: int) -> None:
     """Load thrown away before a measured run. Warm every worker, not only those the
     kept-alive connections land on: first with a new connection per request, then as
     measured."""
     spread = max(1, seconds // 2)
-    run_wrk(wrk_argv(server, kind, scripts, spread, connections, threads, close=True),
-            spread)
+    run_wrk(wrk_argv(server, load, spread, connections, threads, close=True), spread)
     if seconds > spread:
-        run_wrk(wrk_argv(server, kind, scripts, seconds - spread, connections, threads),
+        run_wrk(wrk_argv(server, load, seconds - spread, connections, threads),
                 seconds - spread)
 
 
-def measure(server: Server, kind: Kind, scripts: dict[str, Path], args: argparse.Namespace,
+def measure(server: Server, load: Traffic, args: argparse.Namespace,
             connections: int | None = None, threads: int | None = None,
             warmup: bool = True) -> dict[str, Any]:
     """One wrk run (after a warm-up run that is thrown away), with the server's CPU time and its
@@ -136,8 +153,8 @@ def measure(server: Server, kind: Kind, scripts: dict[str, Path], args: argparse
         # a short run would count far too few: run at least BCRYPT_MIN_SECONDS.
         seconds = max(seconds, 3 if args.quick else BCRYPT_MIN_SECONDS)
     elif warmup and args.warmup:
-        warm_up(server, kind, scripts, args.warmup, connections, threads)
-    argv = wrk_argv(server, kind, scripts, seconds, connections, threads)
+        warm_up(server, load, args.warmup, connections, threads)
+    argv = wrk_argv(server, load, seconds, connections, threads)
     pids = server.pids()
     per_worker0 = {pid: procs.cpu_seconds([pid]) for pid in server.workers()}
     busy0, cpu0, wrk0 = (procs.machine_busy_seconds(), procs.cpu_seconds(pids),
@@ -156,7 +173,7 @@ def measure(server: Server, kind: Kind, scripts: dict[str, Path], args: argparse
     elapsed = result.get("seconds") or seconds
     server_cpu = cpu1 - cpu0
     result.update({
-        "kind": kind.name, "server": server.label, "connections": connections,
+        "kind": load.name, "server": server.label, "connections": connections,
         "server_cpu_s": round(server_cpu, 2), "wrk_cpu_s": round(wrk1 - wrk0, 2),
         "worker_cpu_s": {str(pid): used for pid, used in worker_cpu.items()},
         # Share of the workers' CPU the busiest one used: 100 = one worker served everything.

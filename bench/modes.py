@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.kinds import KINDS, Kind
-from bench.load import measure, write_scripts
+from bench.load import measure, traffic, write_scripts
 from bench.procs import log, python, run_checked
 from bench.profiling import profile
 from bench.report import GROWTH_TARGET, judge, print_growth, print_normal, rss_json
@@ -46,7 +46,7 @@ def normal_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any],
         runs += measure_kind(kind, by_role, scripts, args)
         if args.profile:
             log(f"{kind.name}: profiling an authsvc worker")
-            summary = profile(by_role["authsvc"], kind, scripts, args, tmp, src)
+            summary = profile(by_role["authsvc"], traffic(kind, scripts), args, tmp, src)
             if summary:
                 profiles[kind.name] = summary
     stop_servers(servers)
@@ -63,10 +63,10 @@ def measure_kind(kind: Kind, by_role: dict[str, Server], scripts: dict[str, Path
     for role in ("baseline", "bcrypt") if kind.basic_auth else ("baseline", "gthread"):
         if role in by_role:
             log(f"{kind.name}: {by_role[role].label}")
-            references[role] = measure(by_role[role], kind, scripts, args)
+            references[role] = measure(by_role[role], traffic(kind, scripts), args)
             runs.append(references[role])
     log(f"{kind.name}: authsvc")
-    run = measure(by_role["authsvc"], kind, scripts, args)
+    run = measure(by_role["authsvc"], traffic(kind, scripts), args)
     judge(kind, run, references)
     runs.append(run)
     return runs
@@ -122,7 +122,7 @@ def measure_pairs(database: str, kinds: list[Kind], cases: dict[str, Site],
             pair = {}
             for case in cases:
                 log(f"{database} {case}: {kind.name}, {connections} connection(s)")
-                run = measure(servers[case], kind, scripts[case], args,
+                run = measure(servers[case], traffic(kind, scripts[case]), args,
                               connections=connections,
                               threads=args.threads if connections > 1 else 1,
                               warmup=connections > 1)

@@ -138,6 +138,21 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / TICKS
 
 
+def postgres_pids(database: str) -> list[int]:
+    """The PostgreSQL backends on this machine serving ``database`` now (their process title
+    names it): their CPU is the database's part of each request."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                title = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres: ") and f" {database} " in title:
+                found.append(int(entry))
+    return found
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores spent not idle since boot (/proc/stat)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]

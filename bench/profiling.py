@@ -14,25 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
-from bench.kinds import Kind
-from bench.load import wrk_argv
+from bench.load import Traffic, wrk_argv
 from bench.procs import log
 from bench.report import RESULTS_DIR
 from bench.servers import Server
 from bench.site import REPO
 
 
-def _record(spy: str, server: Server, kind: Kind, scripts: dict[str, Path],
-            args: argparse.Namespace, tmp: Path, seconds: int, gil: bool) -> list[str]:
-    """py-spy raw stacks of every worker, ``seconds`` long, while wrk drives ``kind``."""
-    load = procs.start(wrk_argv(server, kind, scripts, seconds + 2, args.connections,
-                                args.threads), os.environ, REPO)
+def _record(spy: str, server: Server, traffic: Traffic, args: argparse.Namespace, tmp: Path,
+            seconds: int, gil: bool) -> list[str]:
+    """py-spy raw stacks of every worker, ``seconds`` long, while wrk sends ``traffic``."""
+    load = procs.start(wrk_argv(server, traffic, seconds + 2, args.connections, args.threads),
+                       os.environ, REPO)
     raws = []
     try:
         time.sleep(1)
         spies = []
         for worker in server.workers():
-            raw = tmp / f"profile-{kind.name}-{worker}-{'gil' if gil else 'wall'}.txt"
+            raw = tmp / f"profile-{traffic.name}-{worker}-{'gil' if gil else 'wall'}.txt"
             raws.append(raw)
             spies.append(procs.start(
                 [spy, "record", "--pid", str(worker), "--duration", str(seconds), "--rate",
@@ -49,7 +48,7 @@ def _record(spy: str, server: Server, kind: Kind, scripts: dict[str, Path],
     return [line for raw in raws if raw.exists() for line in raw.read_text().splitlines()]
 
 
-def profile(server: Server, kind: Kind, scripts: dict[str, Path], args: argparse.Namespace,
+def profile(server: Server, traffic: Traffic, args: argparse.Namespace,
             tmp: Path, src: Path) -> dict[str, Any] | None:
     """py-spy on every worker under the same load, twice: every thread that is not idle
     (wall: includes waiting for locks, the database, the GIL), and only the thread holding the
@@ -61,11 +60,11 @@ def profile(server: Server, kind: Kind, scripts: dict[str, Path], args: argparse
     seconds = max(2, min(args.duration, 6))
     summary: dict[str, Any] = {"seconds": seconds}
     for mode in ("wall", "gil"):
-        lines = _record(spy, server, kind, scripts, args, tmp, seconds, mode == "gil")
+        lines = _record(spy, server, traffic, args, tmp, seconds, mode == "gil")
         if not lines:
             log(f"py-spy wrote no profile: {(tmp / 'py-spy.log').read_text()[-500:]}")
             return None
-        raw = RESULTS_DIR / f"profile-{kind.name}-{mode}.txt"
+        raw = RESULTS_DIR / f"profile-{traffic.name}-{mode}.txt"
         raw.write_text("\n".join(lines) + "\n")
         summary[mode] = summarize_profile(raw, src)
     return summary

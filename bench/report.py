@@ -182,3 +182,44 @@ def write_results(report: dict[str, Any], mode: str) -> None:
     (RESULTS_DIR / f"{mode}-{stamp}.json").write_text(text)
     print(f"{mode} run took {report['seconds']:.0f} s; results in "
           f"{(RESULTS_DIR / 'latest.json').relative_to(REPO)}")
+
+
+def print_search(database: str, code: dict[str, Any], seeded: dict[str, Any],
+                 args: argparse.Namespace, runs: list[dict[str, Any]],
+                 plans: dict[str, Any] | None, profiles: dict[str, Any]) -> None:
+    """The search mode's report for one database: what ran, the table (with the time the
+    database alone takes for each kind's SQL), the plans, the profiles."""
+    print(f"\n== search ({database}), {describe(code)}: {seeded.get('repositories', 0):,} "
+          f"repositories in {seeded.get('namespaces', 0):,} namespaces, "
+          f"{seeded.get('tags', 0):,} tags, {seeded.get('total_grants', 0):,} grants "
+          f"({seeded.get('alice_grants', 0)} held by alice), seeded in "
+          f"{seeded.get('seconds', '?')} s; database {fmt(seeded.get('database_mib'))} MiB "
+          f"(repositories and their indexes {fmt(seeded.get('repositories_mib'))} MiB); "
+          f"granian, {args.workers} workers x {args.server_threads} threads, "
+          f"-d{args.duration}s")
+    kinds = (plans or {}).get("kinds", {})
+    header = (f"{'kind':<14} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'errors':>6} {'matches':>8} {'cpu ms/req':>10} {'pg cpu':>6} {'db ms':>7} "
+              f"{'other%':>6}  target            met?")
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        db_ms = kinds.get(run["kind"], {}).get("db_ms")
+        print(f"{run['kind']:<14} {run['connections']:>5} {fmt(run['rps']):>8} "
+              f"{fmt(run['p50_ms'], 2):>8} {fmt(run['p99_ms'], 2):>8} {run['errors']:>6} "
+              f"{fmt(run['matches'], 0):>8} {fmt(run['cpu_ms_per_req'], 2):>10} "
+              f"{fmt(run.get('db_cpu_ms_per_req'), 2):>6} "
+              f"{fmt(db_ms, 2):>7} {fmt(run['other_cpu_pct'], 0):>6}  "
+              f"p99<={P99_TARGET_MS:g}ms, 0 err  {'yes' if run['met'] else 'NO'}")
+    print("\ncpu ms/req: authsvc's workers; pg cpu: PostgreSQL's processes, ms per request; "
+          "db ms: the median time of the kind's SQL (its queries in turn, each statement as "
+          "Repositories.search and the tag counts send it) run alone, outside authsvc; "
+          "other%: the rest of the machine, in % of a core (noise)")
+    for name, kind in kinds.items():
+        print(f"\n  {name}: {kind['db_ms']:.2f} ms; e.g. q={kind['example']!r}")
+        for statement in kind["statements"]:
+            print(f"    {statement['ms']:>7.2f} ms  {' '.join(statement['sql'].split())[:110]}")
+            for line in statement["plan"]:
+                print(f"               {line[:130]}")
+    for name, summary in profiles.items():
+        print_profile(name, summary)

@@ -3,6 +3,7 @@ with the site's ``AUTHSVC_*`` environment, after ``authsvc init``::
 
     python -m bench.seed small                  # the 10-user case, through authsvc's services
     python -m bench.seed bulk URL --scale 1.0   # growth: 100k users, 10k namespaces, 1M grants
+    python -m bench.seed search URL --scale 1.0 # search: 100k repositories with tags
     python -m bench.seed reset-postgres URL     # create the database if missing, empty it
     python -m bench.seed drop-postgres URL
 """
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Engine, make_url
 from authsvc.db.services import services_of
 
 USER, PASSWORD = "alice", "alice-bench-password"
+ADMIN, ADMIN_PASSWORD = "admin", "admin-bench-password"
 OTHER_USERS = ("bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
 PUBLIC_REPO = "alice/public"
 PRIVATE_REPO = "alice/app"
@@ -69,8 +71,10 @@ def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield batch
 
 
-def _insert(engine: Engine, table: Any, rows: Iterator[dict[str, Any]], total: int,
-            label: str, batch_size: int = 10_000) -> int:
+def insert_rows(engine: Engine, table: Any, rows: Iterator[dict[str, Any]], total: int,
+                label: str, batch_size: int = 10_000) -> int:
+    """Insert ``rows`` into ``table`` in batches of ``batch_size``, one transaction each,
+    printing progress lines (``  seed:``); returns how many."""
     done, started, last = 0, time.monotonic(), 0.0
     for batch in _batches(rows, batch_size):
         with engine.begin() as connection:
@@ -111,14 +115,14 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
     def name(i: int) -> str:
         return f"u{i:06d}"
 
-    counts["users"] = _insert(engine, User.__table__, (
+    counts["users"] = insert_rows(engine, User.__table__, (
         {"username": name(i), "password_hash": password_hash, "admin": False,
          "disabled": False, "robot": False, "created_at": now} for i in range(users)),
         users, "users")
     with engine.connect() as connection:
         ids = dict(connection.execute(select(User.username, User.id)).all())
     repo_names = [f"{name(n)}/r{j}" for n in range(namespaces) for j in range(repos_per_ns)]
-    counts["repositories"] = _insert(engine, Repository.__table__, (
+    counts["repositories"] = insert_rows(engine, Repository.__table__, (
         {"name": repo, "visibility": "public" if k % 10 == 0 else "private", "created_at": now}
         for k, repo in enumerate(repo_names)), len(repo_names), "repositories")
     counts["namespaces"] = namespaces
@@ -146,9 +150,9 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
 
     expected = users * min(grants_per_user, len(targets)) + (users + 99) // 100 + (
         users + 49) // 100 + 50
-    counts["grants"] = _insert(engine, Grant.__table__, grant_rows(), expected, "grants")
+    counts["grants"] = insert_rows(engine, Grant.__table__, grant_rows(), expected, "grants")
     expires = now + timedelta(days=90)
-    counts["refresh_tokens"] = _insert(engine, RefreshToken.__table__, (
+    counts["refresh_tokens"] = insert_rows(engine, RefreshToken.__table__, (
         {"user_id": ids[name(u)], "secret_hash": hashlib.sha256(f"bench-{u}".encode()).hexdigest(),
          "service": "registry", "client_id": "docker", "created_at": now, "expires_at": expires,
          "last_used_at": None} for u in range(users)), users, "refresh tokens")
@@ -189,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     bulk.add_argument("url")
     bulk.add_argument("--scale", type=float, default=1.0)
     bulk.add_argument("--bcrypt-rounds", type=int, default=10)
+    search = sub.add_parser("search")
+    search.add_argument("url")
+    search.add_argument("--scale", type=float, default=1.0)
+    search.add_argument("--bcrypt-rounds", type=int, default=10)
     sub.add_parser("reset-postgres").add_argument("url")
     sub.add_parser("drop-postgres").add_argument("url")
     args = parser.parse_args(argv)
@@ -196,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
         result: Any = seed_small()
     elif args.command == "bulk":
         result = seed_bulk(args.url, args.scale, args.bcrypt_rounds)
+    elif args.command == "search":
+        from bench.search_seed import seed_search
+
+        result = seed_search(args.url, args.scale, args.bcrypt_rounds)
     elif args.command == "reset-postgres":
         reset_postgres(args.url)
         result = None

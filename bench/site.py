@@ -11,6 +11,7 @@ from typing import Any
 
 from authsvc.pki.certs import CertPaths
 from bench.procs import BenchError, executable, log, python, run_checked, stop_all
+from bench.seed import ADMIN, ADMIN_PASSWORD
 from tests.e2e.processes import site_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,8 +66,8 @@ def make_site(root: Path, database: str, server_threads: int, src: Path, pg_url:
         CREATED_DATABASES.append(pg_url)
     else:
         url = f"sqlite:///{root / 'instance' / 'authsvc.db'}"
-    run_checked([executable("authsvc"), "init", "--admin", "admin", "--admin-password-stdin"],
-                env, root, stdin="admin-bench-password\n")
+    run_checked([executable("authsvc"), "init", "--admin", ADMIN, "--admin-password-stdin"],
+                env, root, stdin=f"{ADMIN_PASSWORD}\n")
     counts = seed_result(run_checked([python(), "-m", "bench.seed", "small"], env, src))
     log(f"site ready ({database}): {counts}")
     return Site(root, env, database, url, src)

@@ -10,8 +10,10 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -57,6 +59,11 @@ class Repository(Base):
     __tablename__ = "repositories"
     __table_args__ = (
         CheckConstraint("visibility IN ('public', 'private')", name="ck_repositories_visibility"),
+        # Search (name LIKE '%q%'): trigrams on PostgreSQL (migration 0004 says why and what it
+        # does where pg_trgm cannot be added); on SQLite an empty index, for the same schema.
+        Index("ix_repositories_name_trgm", "name", postgresql_using="gin",
+              postgresql_ops={"name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"},
+              sqlite_where=text("0")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

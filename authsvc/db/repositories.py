@@ -6,7 +6,7 @@ AuthsvcError subclasses; a refused change leaves the database untouched.
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, false, func, or_, select, text
 
 from authsvc.core.policy import PULL, Subject
 from authsvc.core.scopes import is_valid_path
@@ -151,17 +151,31 @@ class Repositories:
                sort: str = "name") -> tuple[Sequence[Repository], int]:
         """Repositories (those ``subject`` may pull, when given) whose name contains ``query``
         (starts with it, with ``prefix``), one page of them and the total count. ``sort`` is
-        ``name``, or ``pushed`` (the last push first, never-pushed ones last, by name)."""
-        where = [] if subject is None else [self._visible_to(subject)]
+        ``name``, or ``pushed`` (the last push first, never-pushed ones last, by name).
+
+        Measured with 100k repositories (``bench/run --search``): the name is matched before
+        the rights (half the time on SQLite), the page is read first and the total counted
+        only when the page does not tell it (a first page that is not full is all there is),
+        and PostgreSQL plans each search for its own pattern and names (a prepared statement's
+        generic plan, which PostgreSQL switches to after five runs, knows neither: one search
+        took 430 ms instead of 5).
+        """
+        where: list[ColumnElement[bool]] = []
         if query:
             pattern = f"{_like_escape(query)}%" if prefix else f"%{_like_escape(query)}%"
             where.append(Repository.name.like(pattern, escape="\\"))
-        total = self.session.execute(
-            select(func.count(Repository.id)).where(*where)).scalar_one()
+        if subject is not None:
+            where.append(self._visible_to(subject))
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         order = ([Repository.pushed_at.is_(None), Repository.pushed_at.desc(), Repository.name]
                  if sort == "pushed" else [Repository.name])
         rows = self.session.execute(select(Repository).where(*where).order_by(*order)
                                     .offset(offset).limit(limit)).scalars().all()
+        if offset == 0 and (limit is None or len(rows) < limit):
+            return rows, len(rows)
+        total = self.session.execute(
+            select(func.count(Repository.id)).where(*where)).scalar_one()
         return rows, int(total)
 
     def tagged_names(self, subject: Subject, after: str, limit: int) -> list[str]:

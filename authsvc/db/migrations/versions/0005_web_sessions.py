@@ -1,7 +1,7 @@
 """web sessions: the signed-in browsers of the web pages
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-10 10:00:00.000000
 
 ``web_sessions`` holds a SHA-256 of each session's secret (the browser's cookie holds the
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
