@@ -95,7 +95,13 @@ def register_pages(app: Flask, fallback: Fallback) -> None:
     """Add the pages to ``app``: the signed session cookie (key from the certificate folder,
     made on first use), CSRF for this blueprint only, the headers, and the 404 page;
     ``fallback`` answers errors that are not pages."""
-    from authsvc.web.pages import repositories, signin  # noqa: F401 - routes on bp
+    from authsvc.web.pages import (  # noqa: F401 - routes on bp
+        account,
+        repositories,
+        repository_admin,
+        signin,
+        tokens,
+    )
 
     app.config.update(
         SESSION_COOKIE_NAME="authsvc_session", SESSION_COOKIE_PATH=PREFIX,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
@@ -129,7 +129,7 @@ def pullable(who: Subject, name: str) -> Repository:
 
 def render_repository(repo: Repository, visibility: VisibilityForm | None = None,
                       description: DescriptionForm | None = None, status: int = 200,
-                      problem: str = "") -> ResponseReturnValue:
+                      problem: str = "", **extra: Any) -> ResponseReturnValue:
     manager = may_manage_repository(subject(), repo.name)
     tags = state().catalog.tags(repo.name)
     visibility = visibility or VisibilityForm(formdata=None, visibility=repo.visibility)
@@ -137,14 +137,19 @@ def render_repository(repo: Repository, visibility: VisibilityForm | None = None
     return render_template(
         "pages/repository.html", repo=repo, tags=tags, manager=manager, problem=problem,
         pulls={t.tag: pull_line(registry_host(), repo.name, t.tag) for t in tags},
-        visibility_form=visibility, description_form=description, choices=CHOICES), status
+        visibility_form=visibility, description_form=description, choices=CHOICES,
+        **extra), status
 
 
 @bp.get("/r/<path:name>")
 @named_repository
 @sign_in_required
 def repository(name: str) -> ResponseReturnValue:
-    return render_repository(pullable(subject(), name))
+    # imported here: repository_admin imports this module
+    from authsvc.web.pages.repository_admin import admin_context
+
+    repo = pullable(subject(), name)
+    return render_repository(repo, **admin_context(repo))
 
 
 def managed(name: str) -> Repository:
