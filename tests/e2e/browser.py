@@ -141,9 +141,13 @@ class Browser:
 
     def submit(self, label: str) -> None:
         """Click the button ``label`` and wait for the next page to load."""
+        self.click(self.button(label), f"the page after clicking {label!r}")
+
+    def click(self, element: WebElement, what: str) -> None:
+        """Click ``element`` (a button or link) and wait for the next page to load."""
         old = self.find("html")
-        self.button(label).click()
-        self.wait_until(lambda: _is_stale(old), f"the page after clicking {label!r}")
+        element.click()
+        self.wait_until(lambda: _is_stale(old), what)
 
     # -- signing in and out ---------------------------------------------------------------
     def sign_in(self, creds: Credentials, signin_path: str) -> None:

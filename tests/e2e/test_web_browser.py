@@ -1,7 +1,9 @@
 """The web pages in a real Chromium (Debian's chromium through Debian's chromedriver, headless),
 against a real ``authsvc serve`` and a real docker-registry that tells authsvc what is pushed:
 alice pushes with skopeo, signs in and finds her image; bob does not; signing out and an
-admin's ``authsvc user disable`` end a session. Every page visited is saved as a screenshot at
+admin's ``authsvc user disable`` end a session; alice grants bob pull on her repository and
+removes it again; she creates an access token on ``/ui/tokens`` that skopeo pulls with until
+she revokes it there. Every page visited is saved as a screenshot at
 desktop and phone width (``tests/artifacts/screenshots/`` or ``$AUTHSVC_ARTIFACTS``), and
 axe-core finds no serious or critical violation on it.
 """
@@ -25,7 +27,7 @@ from .catalog_fixtures import (  # noqa: F401 - the fixtures authsvc and registr
     catalog_registry,
     eventually,
 )
-from .clients import Credentials, Skopeo, expect_success
+from .clients import Credentials, Skopeo, expect_failure, expect_success
 from .conftest import _running_in_ci
 from .world import ImageFactory, Registry
 
@@ -39,6 +41,10 @@ EXPLORE = "/ui/explore"
 REPOSITORY = "/ui/r/{name}"
 REPO = "alice/httpd"
 TAG = "v1"
+TOKENS = "/ui/tokens"
+ACCOUNT = "/ui/account"
+DELETE = "/ui/r/{name}/-/delete?tag={tag}"
+REFUSED = r"unauthorized|authentication required|invalid username/password|denied"
 
 OpenBrowser = Callable[..., Browser]
 
@@ -321,3 +327,113 @@ def test_disabling_a_user_ends_her_session(pages: None, pushed: str, open_browse
         browser.check_page("after-disable")
     finally:
         authsvc.cli.ok("user", "enable", "alice")
+
+
+def grant_rows(browser: Browser) -> dict[str, str]:
+    """The grants table of the repository page: user name to what they may."""
+    return {row.find_element(By.CSS_SELECTOR, "th").text:
+            row.find_element(By.CSS_SELECTOR, "td").text
+            for row in browser.find_all("table.grants tbody tr")}
+
+
+def test_alice_grants_bob_pull_and_removes_it(pages: None, pushed: str,
+                                              open_browser: OpenBrowser,
+                                              authsvc: CatalogAuthsvc,
+                                              users: dict[str, Credentials]) -> None:
+    """alice grants bob pull on alice/httpd on its page: bob finds it in his list and opens
+    it; once she removes the grant, bob gets the 404 page."""
+    page = REPOSITORY.format(name=REPO)
+    alice = open_browser("alice-grants")
+    alice.sign_in(users["alice"], SIGNIN)
+    alice.open(page)
+    assert "bob" not in grant_rows(alice), grant_rows(alice)
+    alice.fill(username="bob")
+    alice.find("#grant-pull").click()
+    alice.submit("Grant")
+    assert alice.path() == page, (alice.path(), alice.text()[:2000])
+    assert grant_rows(alice).get("bob") == "pull", grant_rows(alice)
+    alice.check_page("repository-grants")
+
+    bob = open_browser("bob-granted")
+    bob.sign_in(users["bob"], SIGNIN)
+    bob.open(HOME)
+    assert not on_signin_page(bob), bob.text()
+    bob.link(REPO).click()
+    bob.wait_until(lambda: bob.path() == page, "alice/httpd's page for bob")
+    assert TAG in {row.find_element(By.CSS_SELECTOR, "th").text
+                   for row in bob.find_all("table.tags tbody tr")}, bob.text()
+    assert not bob.find_all("#give-grant"), "bob may not grant on alice's repository"
+    bob.check_page("repository-granted")
+
+    alice.driver.refresh()
+    alice.submit("Remove")
+    assert alice.path() == page, alice.path()
+    assert "bob" not in grant_rows(alice), grant_rows(alice)
+    bob.driver.refresh()
+    assert re.search(r"not found", bob.text(), re.IGNORECASE), bob.text()
+    answer = signed_in_session(authsvc, bob).get(authsvc.url + page, timeout=10,
+                                                  allow_redirects=False)
+    assert answer.status_code == 404, answer.status_code
+    bob.open(HOME)
+    assert REPO not in bob.text()
+
+
+def test_access_token_from_the_page_works_until_revoked(
+        pages: None, pushed: str, open_browser: OpenBrowser, registry: Registry,
+        skopeo: Skopeo, users: dict[str, Credentials]) -> None:
+    """alice creates a read token on /ui/tokens and reads its secret off the page once;
+    skopeo inspects alice/httpd:v1 with it until she revokes it on the page."""
+    alice = open_browser("alice-tokens")
+    alice.sign_in(users["alice"], SIGNIN)
+    alice.open(TOKENS)
+    assert not on_signin_page(alice), alice.text()
+    alice.check_page("tokens")
+    alice.fill(name="ci-read")
+    alice.find("#permission-read").click()
+    alice.submit("Create token")
+    secret = alice.find("#token-secret .pull-line").text.strip()
+    login = alice.find("#docker-login .pull-line").text
+    assert secret and secret in login, (secret, login)
+    assert "docker login -u alice --password-stdin" in login, login
+    alice.check_page("token-created")
+
+    creds = Credentials("alice", secret)
+    ref = registry.ref(REPO, TAG)
+    expect_success(skopeo.inspect(ref, creds))
+
+    alice.click(alice.link("Back to access tokens"), "the access tokens page")
+    assert alice.path() == TOKENS, alice.path()
+    assert secret not in alice.driver.page_source, "the secret is shown only once"
+    rows = {row.find_element(By.CSS_SELECTOR, "th").text: row
+            for row in alice.find_all("table.tokens tbody tr")}
+    assert "ci-read" in rows, alice.text()
+    alice.check_page("tokens-listed")
+    alice.click(rows["ci-read"].find_element(By.CSS_SELECTOR, "button"), "the page after revoking")
+    assert "ci-read" not in {row.find_element(By.CSS_SELECTOR, "th").text
+                             for row in alice.find_all("table.tokens tbody tr")}, alice.text()
+    expect_failure(skopeo.inspect(ref, creds), REFUSED)
+    expect_success(skopeo.inspect(ref, users["alice"]))  # refused for the token, not alice
+
+
+def test_account_and_delete_confirmation_pages(pages: None, pushed: str,
+                                               open_browser: OpenBrowser,
+                                               authsvc: CatalogAuthsvc,
+                                               users: dict[str, Credentials]) -> None:
+    """The account page and a tag's delete confirmation (left unconfirmed: nothing goes)."""
+    alice = open_browser("alice-account")
+    alice.sign_in(users["alice"], SIGNIN)
+    alice.open(ACCOUNT)
+    assert not on_signin_page(alice), alice.text()
+    assert alice.find("#change-password")
+    assert "Signed-in Docker clients" in alice.text(), alice.text()
+    alice.check_page("account")
+
+    alice.open(REPOSITORY.format(name=REPO))
+    alice.click(alice.find(f"a[aria-label='Delete the tag {TAG}']"), "the confirmation page")
+    assert alice.path() == DELETE.format(name=REPO, tag=TAG), alice.path()
+    assert f"{REPO}:{TAG}" in alice.find("#doomed-tags").text, alice.text()
+    assert alice.find("#confirm-delete")
+    alice.check_page("delete-confirm")
+    alice.click(alice.link("Cancel"), "the repository page")
+    assert alice.path() == REPOSITORY.format(name=REPO), alice.path()
+    assert TAG in authsvc.tags(REPO, users["alice"]), "the tag went without a confirmation"
