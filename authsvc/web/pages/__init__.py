@@ -97,6 +97,7 @@ def register_pages(app: Flask, fallback: Fallback) -> None:
     ``fallback`` answers errors that are not pages."""
     from authsvc.web.pages import (  # noqa: F401 - routes on bp
         account,
+        admin_pages,
         repositories,
         repository_admin,
         signin,
