@@ -30,6 +30,9 @@ from authsvc.server.rsgi_bridge import BodyFirstWSGI, WSGIApp
 WORKER_TARGET = "authsvc.server.serve:worker_app"
 #: How ``granian`` tells the workers how many threads to run the app on.
 THREADS_VARIABLE = f"{ENV_PREFIX}_THREADS"
+#: The PID of the process that runs granian, for its workers to tell whether it died before
+#: they asked to be stopped with it.
+SUPERVISOR_VARIABLE = f"{ENV_PREFIX}_SUPERVISOR_PID"
 LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 # The path without the query: POST /token reads its form from the query too, so a client may
 # put a password or refresh token there. No header is logged, Authorization least of all.
@@ -62,8 +65,13 @@ def _stop_with_supervisor() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    supervisor = multiprocessing.parent_process()
-    if supervisor is not None and os.getppid() != supervisor.pid:  # it died before prctl
+    # The supervisor may have died before prctl (a worker loads its app after it started):
+    # then this process has been handed to another parent, and nothing would stop it.
+    supervisor = os.environ.get(SUPERVISOR_VARIABLE)
+    if supervisor is None:
+        parent = multiprocessing.parent_process()
+        supervisor = str(parent.pid) if parent is not None else None
+    if supervisor is not None and str(os.getppid()) != supervisor:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -125,6 +133,7 @@ def granian(target: str, certs: CertPaths, host: str, port: int, workers: int,
     (the benchmark runs its baselines behind the very same settings): ``threads`` threads per
     worker call the app."""
     os.environ[THREADS_VARIABLE] = str(threads)
+    os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())
     return Granian(
         target=target, factory=True, interface=Interfaces.RSGI, loop=Loops.uvloop,
         address=host, port=port, workers=workers,
