@@ -9,25 +9,16 @@ from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import redirect
 
-from authsvc.core.policy import may_manage_user
 from authsvc.errors import AuthenticationFailed, AuthsvcError, NotFound, TooManyAttempts
 from authsvc.web.pages import bp
 from authsvc.web.pages.account_forms import PasswordChangeForm
 from authsvc.web.pages.cookie import PREFIX
-from authsvc.web.pages.current import sign_in_required, signed_in, state, subject
+from authsvc.web.pages.current import own_name, sign_in_required, signed_in, state
 from authsvc.web.pages.signin import LOCKED, authenticate, start_session
 
 NOT_CURRENT = "This is not your current password."
 CHANGED = "changed"
 
-
-def own_name() -> str:
-    """The signed-in user, who may manage their own account (403 otherwise)."""
-    who = subject()
-    name = who.name or ""
-    if not may_manage_user(who, name):
-        abort(403)
-    return name
 
 
 def render_account(form: PasswordChangeForm | None = None, status: int = 200,

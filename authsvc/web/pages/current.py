@@ -5,10 +5,10 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode
 
-from flask import current_app, g, redirect, request, session
+from flask import abort, current_app, g, redirect, request, session
 from werkzeug.wrappers import Response
 
-from authsvc.core.policy import Subject
+from authsvc.core.policy import Subject, may_manage_user
 from authsvc.db.audit import set_actor
 from authsvc.db.services import Services, services_of
 from authsvc.db.web_sessions import SignedIn
@@ -75,3 +75,12 @@ def sign_in_required(view: Callable[P, R]) -> Callable[P, R | Response]:
 def current_user() -> dict[str, Any]:
     """What every page's template sees: ``current``, the SignedIn or None."""
     return {"current": g.get("signed_in")}
+
+
+def own_name() -> str:
+    """The signed-in user's name: they manage their own account and tokens (403 otherwise)."""
+    who = subject()
+    name = who.name or ""
+    if not may_manage_user(who, name):
+        abort(403)
+    return name

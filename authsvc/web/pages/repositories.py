@@ -173,7 +173,7 @@ def change_visibility(name: str) -> ResponseReturnValue:
         state().repos.set_visibility(name, form.visibility.data or "")
     except AuthsvcError as e:
         return render_repository(repo, visibility=form, status=e.status, problem=e.message)
-    return redirect(f"{PREFIX}/r/{name}", code=303)
+    return back_to(name)
 
 
 @bp.post("/r/<path:name>/-/description")
@@ -189,4 +189,9 @@ def change_description(name: str) -> ResponseReturnValue:
     except AuthsvcError as e:
         form.description.errors = [*form.description.errors, e.message]
         return render_repository(repo, description=form, status=422)
+    return back_to(name)
+
+
+def back_to(name: str) -> ResponseReturnValue:
+    """After a change: the repository page again (303, so a reload does not post again)."""
     return redirect(f"{PREFIX}/r/{name}", code=303)

@@ -19,6 +19,7 @@ from authsvc.web.pages import bp
 from authsvc.web.pages.cookie import PREFIX
 from authsvc.web.pages.current import sign_in_required, state, subject
 from authsvc.web.pages.repositories import (
+    back_to,
     managed,
     named_repository,
     pullable,
@@ -49,10 +50,6 @@ def render_with_grants(repo: Repository, grant_form: GrantForm, status: int,
                        problem: str = "") -> ResponseReturnValue:
     return render_repository(repo, status=status, problem=problem,
                              **admin_context(repo, grant_form))
-
-
-def back_to(name: str) -> ResponseReturnValue:
-    return redirect(f"{PREFIX}/r/{name}", code=303)
 
 
 @bp.post("/r/<path:name>/-/grants")

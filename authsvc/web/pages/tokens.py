@@ -8,21 +8,11 @@ from flask import abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import redirect
 
-from authsvc.core.policy import may_manage_user
 from authsvc.errors import AuthsvcError, NotFound
 from authsvc.web.pages import bp
 from authsvc.web.pages.account_forms import PERMISSION_CHOICES, AccessTokenForm
 from authsvc.web.pages.cookie import PREFIX
-from authsvc.web.pages.current import sign_in_required, state, subject
-
-
-def own_name() -> str:
-    """The signed-in user, who may manage their own tokens (403 otherwise)."""
-    who = subject()
-    name = who.name or ""
-    if not may_manage_user(who, name):
-        abort(403)
-    return name
+from authsvc.web.pages.current import own_name, sign_in_required, state
 
 
 def render_tokens(form: AccessTokenForm | None = None, status: int = 200,
