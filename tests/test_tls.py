@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import socket
 import sqlite3
 import ssl
@@ -331,3 +332,31 @@ def test_serve_starts_with_owner_only_keys(serve_runner: FlaskCliRunner, tmp_pat
     assert server.environ["AUTHSVC_CERTS_DIR"] == str((tmp_path / "certs").resolve())
     # each worker runs the app on THREADS threads, once a request's body has arrived
     assert server.environ["AUTHSVC_THREADS"] == str(DEFAULTS["THREADS"])
+
+
+WORKER_WHOSE_SUPERVISOR_DIED = """
+import os, signal, sys
+from authsvc.server import serve
+# what a granian worker inherits from the supervisor: a SIGTERM handler that stops nothing here
+signal.signal(signal.SIGTERM, lambda signum, frame: None)
+os.environ[serve.SUPERVISOR_VARIABLE] = sys.argv[1]
+serve.start_worker()
+print("still serving", flush=True)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+@pytest.mark.parametrize("supervisor", ["parent", "gone"])
+def test_a_worker_whose_supervisor_is_gone_stops_while_it_loads(supervisor: str) -> None:
+    """A worker that finds, as it loads its app, that the supervisor is no longer its parent
+    ends by SIGTERM, whatever handler it inherited; one whose supervisor is there carries on
+    (the run that CI once saw: a second worker still loading when the supervisor was killed
+    served on with no parent)."""
+    pid = os.getpid() if supervisor == "parent" else 1 << 22
+    done = subprocess.run([sys.executable, "-c", WORKER_WHOSE_SUPERVISOR_DIED, str(pid)],
+                          capture_output=True, text=True, timeout=60)
+    if supervisor == "parent":
+        assert done.returncode == 0 and "still serving" in done.stdout, done.stderr
+    else:
+        assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout, done.stderr)
+        assert "still serving" not in done.stdout

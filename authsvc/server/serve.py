@@ -62,6 +62,10 @@ def _stop_with_supervisor() -> None:
     SIGKILL: granian's workers do not watch their parent, and would keep serving on."""
     if sys.platform != "linux":
         return
+    # Until granian sets the worker's own handler, after the app is loaded, SIGTERM would run
+    # the handler this process inherited from the supervisor, which stops nothing here: a
+    # worker told to stop while it loads would then serve on. The default ends it at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
