@@ -1,18 +1,21 @@
-"""The admin pages (``/ui/admin/users``, ``/ui/admin/audit``): admins add, disable, enable,
-reset and promote users through the same service and rules as the API; anyone else gets the
-404 of a page that does not exist and changes nothing; every POST needs its CSRF token."""
+"""The admin pages (``/ui/admin/users``, ``/ui/admin/repositories``, ``/ui/admin/audit``):
+admins add, disable, enable, reset and promote users through the same service and rules as the
+API, see every repository and filter the audit trail; anyone else gets the 404 of a page that
+does not exist and changes nothing; every POST needs its CSRF token."""
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from authsvc.db.audit import Event
-from authsvc.db.models import User
+from authsvc.db.models import AuditEvent, User
 from authsvc.db.services import services_of
 from tests.conftest import PASSWORD
-from tests.test_pages import get, post, sign_in
+from tests.test_pages import get, post, push, sign_in
 from tests.test_pages_account import https_client
 
 USERS = "/ui/admin/users"
@@ -76,9 +79,15 @@ def test_an_admin_adds_disables_enables_resets_and_promotes(
     assert post(browser, f"{USERS}/alice/enable", {}, token_from=USERS).status_code == 303
     assert flags(app, "alice") == (False, False)
 
+    assert 'id="reset-heading"' not in get(browser, USERS).get_data(as_text=True)
+    reset_page = get(browser, f"{USERS}?reset=alice").get_data(as_text=True)
+    assert "Reset the password of alice" in reset_page
+    assert 'action="/ui/admin/users/alice/password"' in reset_page
+    assert 'id="reset-heading"' not in get(browser, f"{USERS}?reset=nobody").get_data(
+        as_text=True)
     answer = post(browser, f"{USERS}/alice/password",
                   {"new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD},
-                  token_from=USERS)
+                  token_from=f"{USERS}?reset=alice")
     assert answer.status_code == 303
     assert sign_in(alice, "alice", NEW_PASSWORD).status_code == 303
 
@@ -115,7 +124,8 @@ def test_the_last_admin_cannot_remove_their_own_admin_flag(
 
 @pytest.mark.parametrize("path", [USERS, f"{USERS}/alice/disable", f"{USERS}/alice/enable",
                                   f"{USERS}/alice/make-admin", f"{USERS}/root/remove-admin",
-                                  f"{USERS}/alice/password", "/ui/admin/audit", "/ui/admin"])
+                                  f"{USERS}/alice/password", "/ui/admin/audit", "/ui/admin",
+                                  "/ui/admin/repositories"])
 def test_a_non_admin_gets_404_and_changes_nothing(app: Flask, browser: FlaskClient,
                                                   people: None, path: str) -> None:
     sign_in(browser, "alice")
@@ -134,6 +144,7 @@ def test_a_non_admin_gets_404_and_changes_nothing(app: Flask, browser: FlaskClie
 def test_a_visitor_not_signed_in_gets_404(browser: FlaskClient, people: None) -> None:
     assert get(browser, USERS).status_code == 404
     assert get(browser, "/ui/admin/audit").status_code == 404
+    assert get(browser, "/ui/admin/repositories").status_code == 404
 
 
 def test_without_csrf_nothing_changes(app: Flask, browser: FlaskClient, people: None) -> None:
@@ -188,3 +199,92 @@ def test_audit_is_paged(app: Flask, browser: FlaskClient, people: None) -> None:
     second = get(browser, "/ui/admin/audit?action=zz.&page=2").get_data(as_text=True)
     assert first.count('class="event"') == 50 and second.count('class="event"') == 10
     assert "action=zz.&amp;page=2" in first and 'rel="prev"' in second
+
+
+def events_shown(page: str) -> list[str]:
+    return re.findall(r'<td data-label="Action" class="action">([^< ]+)', page)
+
+
+def test_audit_filtered_by_outcome(app: Flask, browser: FlaskClient, people: None) -> None:
+    add_events(app, 2, "alice", "token.issued")
+    add_events(app, 1, "alice", "token.refused")
+    add_events(app, 1, "mallory", "login.failed")
+    sign_in(browser, "root")
+    refused = get(browser, "/ui/admin/audit?outcome=refused").get_data(as_text=True)
+    assert sorted(events_shown(refused)) == ["login.failed", "token.refused"]
+    assert refused.count('class="badge refused"') == 2
+    succeeded = get(browser, "/ui/admin/audit?outcome=succeeded&actor=alice")
+    assert events_shown(succeeded.get_data(as_text=True)) == ["token.issued"] * 2
+    # an outcome the form does not offer filters nothing
+    anything = get(browser, "/ui/admin/audit?outcome=whatever&actor=alice")
+    assert len(events_shown(anything.get_data(as_text=True))) == 3
+
+
+def test_audit_filtered_by_a_time_range_of_whole_days(app: Flask, browser: FlaskClient,
+                                                      people: None) -> None:
+    add_events(app, 1, "bob", "old.event")
+    add_events(app, 1, "bob", "new.event")
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).replace(tzinfo=None)
+    with app.app_context():
+        session = services_of(app).audit.session
+        session.query(AuditEvent).filter_by(action="old.event").update({"at": ten_days_ago})
+        session.commit()
+    sign_in(browser, "root")
+    today = datetime.now(UTC).date()
+    before = (today - timedelta(days=5)).isoformat()
+
+    def shown(query: str) -> list[str]:
+        page = get(browser, f"/ui/admin/audit?actor=bob&{query}")
+        assert page.status_code == 200
+        return events_shown(page.get_data(as_text=True))
+
+    assert shown(f"until={before}") == ["old.event"]
+    assert shown(f"since={before}") == ["new.event"]
+    assert shown(f"since={before}&until={today.isoformat()}") == ["new.event"]
+    assert shown(f"until={(today - timedelta(days=10)).isoformat()}") == ["old.event"]
+    assert shown(f"until={(today - timedelta(days=11)).isoformat()}") == []
+    wrong = get(browser, "/ui/admin/audit?until=31/12/2026")
+    assert wrong.status_code == 422
+    assert 'id="until-error"' in wrong.get_data(as_text=True)
+
+
+def repositories_shown(page: str) -> list[str]:
+    return re.findall(r'class="repo-link" href="[^"]+">([^<]+)</a>', page)
+
+
+def test_an_admin_sees_every_repository_filtered_and_sorted(
+        app: Flask, browser: FlaskClient, people: None) -> None:
+    push(app, "alice/secret", at=datetime(2026, 1, 1))
+    push(app, "alice/shared", visibility="public", at=datetime(2026, 3, 1))
+    push(app, "root/tools", at=datetime(2026, 2, 1))
+    sign_in(browser, "root")
+    whole = get(browser, "/ui/admin/repositories").get_data(as_text=True)
+    assert repositories_shown(whole) == ["alice/secret", "alice/shared", "root/tools"]
+    assert "3 repositories: 1 public, 2 private." in whole
+    private = get(browser, "/ui/admin/repositories?visibility=private").get_data(as_text=True)
+    assert repositories_shown(private) == ["alice/secret", "root/tools"]
+    by_push = get(browser, "/ui/admin/repositories?sort=pushed").get_data(as_text=True)
+    assert repositories_shown(by_push) == ["alice/shared", "root/tools", "alice/secret"]
+    named = get(browser, "/ui/admin/repositories?q=alice&visibility=public")
+    assert repositories_shown(named.get_data(as_text=True)) == ["alice/shared"]
+    none = get(browser, "/ui/admin/repositories?q=nothing-like-it").get_data(as_text=True)
+    assert 'id="no-results"' in none and repositories_shown(none) == []
+    # alice, who is no admin, sees her own but none of root's in Explore
+    sign_in(alice := https_client(app), "alice")
+    assert "root/tools" not in get(alice, "/ui/explore").get_data(as_text=True)
+
+
+def test_all_repositories_are_paged_50_a_page(app: Flask, browser: FlaskClient,
+                                              people: None) -> None:
+    with app.app_context():
+        repos = services_of(app).repos
+        for n in range(53):
+            repos.create(f"alice/r{n:02d}")
+        repos.session.commit()
+    sign_in(browser, "root")
+    first = get(browser, "/ui/admin/repositories?visibility=private").get_data(as_text=True)
+    second = get(browser, "/ui/admin/repositories?visibility=private&page=2")
+    assert len(repositories_shown(first)) == 50
+    assert repositories_shown(second.get_data(as_text=True)) == ["alice/r50", "alice/r51",
+                                                                 "alice/r52"]
+    assert "visibility=private&amp;page=2" in first

@@ -26,6 +26,8 @@ from authsvc.core.escaping import one_line
 from authsvc.db.models import AuditEvent, DbSession, engine_of
 
 log = logging.getLogger("authsvc.audit")
+#: The actions of a request that was refused; every other action is something that happened.
+REFUSED_ACTIONS = ("token.refused", "login.failed")
 
 
 @dataclass(frozen=True)
@@ -207,10 +209,18 @@ class Audit:
 
     def search(self, *, actor: str | None = None, action: str | None = None,
                target: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, outcome: str | None = None,
                offset: int = 0, limit: int | None = 100) -> tuple[Sequence[AuditEvent], int]:
-        """Events newest first, filtered by exact actor, action prefix and target, and the
-        total that match."""
+        """Events newest first, filtered by exact actor, action prefix and target, time
+        (``since`` <= at < ``until``) and ``outcome`` (``refused``: a refused token or a
+        failed login; ``succeeded``: anything else), and the total that match."""
         where = []
+        if outcome == "refused":
+            where.append(AuditEvent.action.in_(REFUSED_ACTIONS))
+        elif outcome == "succeeded":
+            where.append(AuditEvent.action.not_in(REFUSED_ACTIONS))
+        if until is not None:
+            where.append(AuditEvent.at < until)
         if actor is not None:
             where.append(AuditEvent.actor == actor)
         if action:

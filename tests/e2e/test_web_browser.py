@@ -1,7 +1,7 @@
 """The web pages in a real Chromium (Debian's chromium through Debian's chromedriver, headless),
 against a real ``authsvc serve`` and a real docker-registry that tells authsvc what is pushed:
-alice pushes with skopeo, signs in and finds her image; bob does not; signing out and an
-admin's ``authsvc user disable`` end a session; alice grants bob pull on her repository and
+alice pushes with skopeo, signs in and finds her image; bob does not; signing out, and an
+admin disabling her on the users page, end a session; alice grants bob pull on her repository and
 removes it again; she creates an access token on ``/ui/tokens`` that skopeo pulls with until
 she revokes it there. Every page visited is saved as a screenshot at
 desktop and phone width (``tests/artifacts/screenshots/`` or ``$AUTHSVC_ARTIFACTS``), and
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 
 from .browser import Browser, axe_source, chromium, flask_session, missing_browser_tools
 from .catalog_fixtures import (  # noqa: F401 - the fixtures authsvc and registry
@@ -43,6 +44,7 @@ REPO = "alice/httpd"
 TAG = "v1"
 TOKENS = "/ui/tokens"
 ACCOUNT = "/ui/account"
+ADMIN_USERS = "/ui/admin/users"
 DELETE = "/ui/r/{name}/-/delete?tag={tag}"
 REFUSED = r"unauthorized|authentication required|invalid username/password|denied"
 
@@ -313,20 +315,54 @@ def test_forms_without_their_token_or_owner_change_nothing(
         assert visibility(authsvc, REPO) == value
 
 
-def test_disabling_a_user_ends_her_session(pages: None, pushed: str, open_browser: OpenBrowser,
-                                           authsvc: CatalogAuthsvc,
-                                           users: dict[str, Credentials]) -> None:
-    browser = open_browser("disabled")
-    browser.sign_in(users["alice"], SIGNIN)
-    browser.open(HOME)
-    assert REPO in browser.text()
-    authsvc.cli.ok("user", "disable", "alice")
+def user_row(browser: Browser, name: str) -> WebElement:
+    return browser.find(f"#user-{name}")
+
+
+def test_an_admin_disables_a_user_on_the_page_and_her_session_ends(
+        pages: None, pushed: str, open_browser: OpenBrowser, authsvc: CatalogAuthsvc,
+        users: dict[str, Credentials]) -> None:
+    """The admin clicks Disable in alice's row of /ui/admin/users: alice's next page is the
+    sign-in page and her password no longer signs her in; Enable lets her in again. The
+    admin's other pages (all repositories, the audit trail with filters) are seen on the way."""
+    alice = open_browser("disabled")
+    alice.sign_in(users["alice"], SIGNIN)
+    alice.open(HOME)
+    assert REPO in alice.text()
+
+    admin = open_browser("admin")
+    admin.sign_in(authsvc.admin, SIGNIN)
+    admin.click(admin.find("#admin-link"), "the admin's users page")
+    assert admin.path() == ADMIN_USERS, admin.path()
+    admin.check_page("admin-users")
+    admin.click(user_row(admin, "alice").find_element(By.XPATH, ".//button[.='Disable']"),
+                "the users page after disabling alice")
+    assert "disabled" in user_row(admin, "alice").text, user_row(admin, "alice").text
     try:
-        browser.driver.refresh()
-        assert on_signin_page(browser) and REPO not in browser.text(), browser.text()
-        browser.check_page("after-disable")
+        alice.driver.refresh()
+        assert on_signin_page(alice) and REPO not in alice.text(), alice.text()
+        alice.check_page("after-disable")
+        alice.sign_in(users["alice"], SIGNIN)
+        assert on_signin_page(alice), "a disabled user signed in again"
     finally:
-        authsvc.cli.ok("user", "enable", "alice")
+        admin.open(ADMIN_USERS)
+        admin.click(user_row(admin, "alice").find_element(By.XPATH, ".//button[.='Enable']"),
+                    "the users page after enabling alice")
+    assert "disabled" not in user_row(admin, "alice").text
+    alice.sign_in(users["alice"], SIGNIN)
+    assert not on_signin_page(alice) and REPO in alice.text(), alice.text()
+
+    admin.click(admin.link("Repositories"), "all repositories")
+    admin.fill(q="alice/")
+    admin.submit("Show")
+    assert REPO in {link.text for link in admin.find_all("a.repo-link")}, admin.text()
+    admin.check_page("admin-repositories")
+    admin.click(admin.link("Audit trail"), "the audit trail")
+    admin.fill(actor="admin", action="user.")
+    admin.submit("Filter")
+    actions = [cell.text for cell in admin.find_all("td.action")]
+    assert actions and all(a.startswith("user.updated") for a in actions), actions
+    admin.check_page("admin-audit")
 
 
 def grant_rows(browser: Browser) -> dict[str, str]:

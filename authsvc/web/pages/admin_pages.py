@@ -1,24 +1,30 @@
-"""The admin pages (``/ui/admin/...``): the users and the audit trail, for admins signed in
+"""The admin pages (``/ui/admin/...``): the users, all repositories and the audit trail, for
+admins signed in
 with a password only; anyone else gets the 404 of a page that does not exist. Changes go
 through ``Accounts`` as the API's do (``authsvc.web.api.users``), with the same rules: the
 last enabled admin keeps the flag, and disabling a user ends their web sessions."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import redirect
 
-from authsvc.errors import AuthsvcError
+from authsvc.db.audit import REFUSED_ACTIONS
+from authsvc.errors import AuthsvcError, NotFound
 from authsvc.web.pages import bp
 from authsvc.web.pages.admin_forms import AddUserForm, ResetPasswordForm
 from authsvc.web.pages.cookie import PREFIX
 from authsvc.web.pages.current import signed_in, state
+from authsvc.web.pages.repositories import MAX_QUERY, rows_of
 
 USERS_PER_PAGE = 50
+REPOSITORIES_PER_PAGE = 50
 AUDIT_PER_PAGE = 50
 MAX_PAGE = 100_000
+#: The audit trail's outcome filter: its values and their labels.
+OUTCOMES = {"": "Any", "succeeded": "Succeeded", "refused": "Refused or failed"}
 USERS = f"{PREFIX}/admin/users"
 
 
@@ -60,8 +66,14 @@ def admin_home() -> ResponseReturnValue:
 
 @bp.get("/admin/users")
 def admin_users() -> ResponseReturnValue:
+    """The users; with ``reset=NAME``, the form to reset that user's password on top."""
     require_admin()
-    return render_users()
+    reset = request.args.get("reset", "")
+    try:
+        found = state().accounts.get_user(reset[:300]) if reset else None
+    except NotFound:
+        found = None
+    return render_users(reset_for=found.username if found and not found.robot else None)
 
 
 @bp.post("/admin/users")
@@ -123,26 +135,62 @@ def admin_reset_password(name: str) -> ResponseReturnValue:
     return redirect(USERS, code=303)
 
 
+def day(value: str, field: str) -> tuple[datetime | None, str | None]:
+    """The day ``value`` (YYYY-MM-DD, or a full ISO time) names, or a message for ``field``."""
+    if not value:
+        return None, None
+    try:
+        return datetime.fromisoformat(value), None
+    except ValueError:
+        return None, f"{field}: enter a date as YYYY-MM-DD."
+
+
 @bp.get("/admin/audit")
 def admin_audit() -> ResponseReturnValue:
     require_admin()
     page = page_number()
     filters = {key: (request.args.get(key) or "").strip()[:600]
-               for key in ("actor", "action", "target", "since")}
-    since: datetime | None = None
-    error = None
-    if filters["since"]:
-        try:
-            since = datetime.fromisoformat(filters["since"])
-        except ValueError:
-            error = "Since: enter a date as YYYY-MM-DD."
+               for key in ("actor", "action", "target", "outcome", "since", "until")}
+    if filters["outcome"] not in OUTCOMES:
+        filters["outcome"] = ""
+    since, since_error = day(filters["since"], "Since")
+    until, until_error = day(filters["until"], "Until")
+    if until is not None and len(filters["until"]) <= len("YYYY-MM-DD"):
+        until += timedelta(days=1)  # a day "until" names is included
     rows, total = state().audit.search(
         actor=filters["actor"] or None, action=filters["action"] or None,
-        target=filters["target"] or None, since=since,
+        target=filters["target"] or None, since=since, until=until,
+        outcome=filters["outcome"] or None,
         offset=(page - 1) * AUDIT_PER_PAGE, limit=AUDIT_PER_PAGE)
     query = {k: v for k, v in filters.items() if v}
+    errors = {"since": since_error, "until": until_error}
     return render_template(
         "pages/admin_audit.html", rows=rows, total=total, page=page, filters=filters,
-        pages=max(1, -(-total // AUDIT_PER_PAGE)), error=error,
+        pages=max(1, -(-total // AUDIT_PER_PAGE)), errors=errors, outcomes=OUTCOMES,
+        refused=REFUSED_ACTIONS,
         link=lambda p: f"{PREFIX}/admin/audit?{urlencode({**query, 'page': p})}"), \
-        422 if error else 200
+        422 if since_error or until_error else 200
+
+
+@bp.get("/admin/repositories")
+def admin_repositories() -> ResponseReturnValue:
+    """Every repository, private ones included, with a name filter, a visibility filter and
+    a choice of order; each links to its page, where an admin manages it."""
+    require_admin()
+    page = page_number()
+    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    visibility = request.args.get("visibility", "")
+    visibility = visibility if visibility in ("public", "private") else ""
+    sort = "pushed" if request.args.get("sort") == "pushed" else "name"
+    repos = state().repos
+    found, total = repos.search(None, query, (page - 1) * REPOSITORIES_PER_PAGE,
+                                REPOSITORIES_PER_PAGE, sort=sort, visibility=visibility or None)
+    counts = {kind: repos.search(None, "", 0, 0, visibility=kind)[1]
+              for kind in ("public", "private")}
+    query_args = {k: v for k, v in (("q", query), ("visibility", visibility),
+                                    ("sort", sort if sort != "name" else "")) if v}
+    return render_template(
+        "pages/admin_repositories.html", rows=rows_of(found), total=total, page=page,
+        pages=max(1, -(-total // REPOSITORIES_PER_PAGE)), query=query, visibility=visibility,
+        sort=sort, counts=counts,
+        link=lambda p: f"{PREFIX}/admin/repositories?{urlencode({**query_args, 'page': p})}")

@@ -32,8 +32,10 @@ def short_digest(digest: str) -> str:
 
 
 def counted(count: int, noun: str) -> str:
-    """``1 tag``, ``2 tags``: a count with its noun, singular for one."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    """``1 tag``, ``2 tags``, ``2 repositories``: a count with its noun, singular for one."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
 
 
 def pull_line(host: str, name: str, tag: str) -> str:
