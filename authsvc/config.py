@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_URL": "https://localhost:5001",
     # Visibility of repositories created without one.
     "DEFAULT_VISIBILITY": "private",
+    # Who may create organisations: admins, or users (any user logged in with a password, who
+    # becomes its first owner).
+    "ORG_CREATORS": "admins",
     # bcrypt cost; hashes with a lower cost are upgraded at the next login.
     "BCRYPT_ROUNDS": 12,
     # Put the signing certificate in the token header (x5c); off = kid only.
@@ -191,6 +194,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _int(config, "WORKERS", 1, 64)
     _int(config, "THREADS", 1, 256)
     _choice(config, "DEFAULT_VISIBILITY", ("private", "public"))
+    _choice(config, "ORG_CREATORS", ("admins", "users"))
     _choice(config, "KID_FORMAT", ("libtrust", "jwk-thumbprint"))
     if not isinstance(config["TOKEN_X5C"], bool):
         raise ConfigError(f"TOKEN_X5C must be true or false, not {config['TOKEN_X5C']!r}")

@@ -369,7 +369,7 @@ def test_may_manage_user(actor: Subject, username: str, allowed: bool) -> None:
     (Subject(None), "alice/a", False),
 ])
 def test_may_manage_repository(actor: Subject, path: str, allowed: bool) -> None:
-    assert may_manage_repository(actor, path) is allowed
+    assert may_manage_repository(actor, RepoFacts(path)) is allowed
 
 
 @pytest.mark.parametrize(("actor", "namespace", "allowed"), [
@@ -401,16 +401,16 @@ LOGINS = {"password": None,
           "delete token": TokenLimit(frozenset({"pull", "push", "delete"}))}
 #: Each change the API makes, on alice's repository alice/app or her namespace.
 CHANGES: dict[str, Callable[[Subject], bool]] = {
-    "set a repository grant": lambda a: may_manage_repository(a, "alice/app"),
-    "revoke a repository grant": lambda a: may_manage_repository(a, "alice/app"),
+    "set a repository grant": lambda a: may_manage_repository(a, RepoFacts("alice/app")),
+    "revoke a repository grant": lambda a: may_manage_repository(a, RepoFacts("alice/app")),
     "set a namespace grant": lambda a: may_manage_namespace(a, "alice"),
     "revoke a namespace grant": lambda a: may_manage_namespace(a, "alice"),
-    "change visibility": lambda a: may_manage_repository(a, "alice/app"),
-    "delete a repository record": lambda a: may_manage_repository(a, "alice/app"),
-    "create, default visibility": lambda a: may_create_repository(a, "alice/app", True),
-    "create, other visibility": lambda a: may_create_repository(a, "alice/app", False),
-    "read repository grants": lambda a: may_read_grants(a, "alice/app"),
-    "read namespace grants": lambda a: may_read_grants(a, "alice/*"),
+    "change visibility": lambda a: may_manage_repository(a, RepoFacts("alice/app")),
+    "delete a repository record": lambda a: may_manage_repository(a, RepoFacts("alice/app")),
+    "create, default visibility": lambda a: may_create_repository(a, RepoFacts("alice/app"), True),
+    "create, other visibility": lambda a: may_create_repository(a, RepoFacts("alice/app"), False),
+    "read repository grants": lambda a: may_read_grants(a, RepoFacts("alice/app")),
+    "read namespace grants": lambda a: may_read_grants(a, RepoFacts("alice/*")),
 }
 PASSWORD_ONLY = {"password"}
 #: change -> the logins that may make it, for the owner and for an admin alike.
@@ -452,7 +452,7 @@ def test_what_each_login_may_change(login: str, change: str, who: str) -> None:
 ])
 def test_grants_are_read_by_the_owner_within_the_tokens_reach(actor: Subject, target: str,
                                                               allowed: bool) -> None:
-    assert may_read_grants(actor, target) is allowed
+    assert may_read_grants(actor, RepoFacts(target)) is allowed
 
 
 @pytest.mark.parametrize(("actor", "path", "allowed"), [
@@ -466,5 +466,5 @@ def test_grants_are_read_by_the_owner_within_the_tokens_reach(actor: Subject, ta
 ])
 def test_a_push_token_creates_only_what_its_push_would(actor: Subject, path: str,
                                                        allowed: bool) -> None:
-    assert may_create_repository(actor, path, True) is allowed
-    assert may_create_repository(actor, path, False) is False
+    assert may_create_repository(actor, RepoFacts(path), True) is allowed
+    assert may_create_repository(actor, RepoFacts(path), False) is False

@@ -12,10 +12,10 @@ import json
 import os
 import re
 import signal
-import subprocess
 import socket
 import sqlite3
 import ssl
+import subprocess
 import sys
 import time
 import warnings

@@ -18,8 +18,13 @@ Rules, in the order they are applied:
 * a user holds every action in the namespace of their own name: the first component of a name
   of two or more components (``alice/…``); single-component names (``httpd``) have no user
   owner: only admins write them;
+* an organisation's owners hold every action in the organisation's namespace (``acme/…``), as a
+  user does in their own;
 * anyone, anonymous included, may ``pull`` a public repository;
 * explicit grants add actions on one repository or a whole namespace (``alice/*``);
+* a team's permission adds its actions for the team's members on the organisation's repository
+  or whole namespace it is given on: ``read`` pulls, ``write`` pulls and pushes, ``admin``
+  pulls, pushes and deletes (and manages those repositories, see below);
 * a caller using an access token holds at most what the token allows, on the repositories it
   names, and never ``registry:catalog:*``.
 
@@ -83,6 +88,28 @@ class Grant:
         return self.target == path
 
 
+#: A team's permissions and the repository actions each holds.
+READ, WRITE, ADMIN = "read", "write", "admin"
+TEAM_PERMISSIONS: dict[str, frozenset[str]] = {
+    READ: frozenset({PULL}), WRITE: frozenset({PULL, PUSH}), ADMIN: REPOSITORY_ACTIONS}
+
+
+@dataclass(frozen=True)
+class TeamGrant:
+    """A team's ``permission`` on ``target`` (a repository of its organisation or the whole
+    namespace ``org/*``), as held by one of its members."""
+
+    target: str
+    permission: str
+
+    def covers(self, path: str) -> bool:
+        return Grant(self.target, self.actions).covers(path)
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return TEAM_PERMISSIONS.get(self.permission, frozenset())
+
+
 @dataclass(frozen=True)
 class RepoFacts:
     """What the store knows about one repository path, as seen by one subject."""
@@ -92,6 +119,10 @@ class RepoFacts:
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     #: Registered in the store (a pushed repository is registered on its first push token).
     exists: bool = False
+    #: The subject is an owner of the organisation whose namespace holds ``path``.
+    org_owner: bool = False
+    #: The permissions of the subject's teams that may cover ``path``.
+    team_grants: tuple[TeamGrant, ...] = field(default_factory=tuple)
 
 
 def namespace_of(path: str) -> str | None:
@@ -106,16 +137,22 @@ def owns(subject: Subject, path: str) -> bool:
     return subject.admin or (subject.name is not None and namespace_of(path) == subject.name)
 
 
+def owns_repository(subject: Subject, repo: RepoFacts) -> bool:
+    """``owns``, or an owner of the organisation that holds the repository."""
+    return owns(subject, repo.path) or (subject.name is not None and repo.org_owner)
+
+
 def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
     """Every concrete repository action ``subject`` holds on ``repo``."""
     if subject.disabled:
         return frozenset()
-    if owns(subject, repo.path):
+    if owns_repository(subject, repo):
         held = set(REPOSITORY_ACTIONS)
     else:
         held = {PULL} if repo.public else set()
         if subject.name is not None:
-            for grant in repo.grants:
+            given: tuple[Grant | TeamGrant, ...] = (*repo.grants, *repo.team_grants)
+            for grant in given:
                 if grant.covers(repo.path):
                     held |= grant.actions & REPOSITORY_ACTIONS
     if subject.limit is not None:
@@ -191,31 +228,58 @@ def may_manage_user(actor: Subject, username: str) -> bool:
     return password_login(actor) and (actor.admin or actor.name == username)
 
 
-def may_manage_namespace(actor: Subject, namespace: str) -> bool:
-    """Set and revoke grants on ``namespace/*``: the user of that name or an admin, logged in
-    with a password."""
-    return password_login(actor) and (actor.admin or actor.name == namespace)
+def may_manage_namespace(actor: Subject, namespace: str, org_owner: bool = False) -> bool:
+    """Set and revoke grants on ``namespace/*``: the user of that name, an owner of the
+    organisation of that name (``org_owner``) or an admin, logged in with a password."""
+    return password_login(actor) and (actor.admin or actor.name == namespace or org_owner)
 
 
-def may_manage_repository(actor: Subject, path: str) -> bool:
-    """Change visibility, delete the record, set and revoke grants: the namespace owner or an
-    admin (single-component repositories belong to admins), logged in with a password."""
-    return password_login(actor) and owns(actor, path)
+def manages(actor: Subject, repo: RepoFacts) -> bool:
+    """Whether ``actor`` (whatever their login) owns ``repo`` or holds a team's ``admin`` on
+    it: who may change it when logged in with a password."""
+    return owns_repository(actor, repo) or any(
+        team.permission == ADMIN and team.covers(repo.path) for team in repo.team_grants)
 
 
-def may_create_repository(actor: Subject, path: str, default_visibility: bool) -> bool:
-    """Register the repository ``path``: whoever may manage it; with an access token, only as a
-    push would, so only when the token may push to ``path`` and the repository gets the
-    default visibility (``default_visibility``)."""
+def may_manage_repository(actor: Subject, repo: RepoFacts) -> bool:
+    """Change visibility, delete the record, set and revoke grants: the namespace owner (a
+    user, an organisation's owner), a member of a team with ``admin`` on it, or an admin
+    (single-component repositories belong to admins), logged in with a password."""
+    return password_login(actor) and manages(actor, repo)
+
+
+def may_create_repository(actor: Subject, repo: RepoFacts, default_visibility: bool) -> bool:
+    """Register the repository ``repo``: whoever may manage it; with an access token, only as a
+    push would, so only for whoever manages it when the token may push there, and when the
+    repository gets the default visibility (``default_visibility``)."""
     if actor.limit is None:
-        return may_manage_repository(actor, path)
-    return (default_visibility and not actor.disabled and owns(actor, path)
-            and PUSH in actor.limit.actions and actor.limit.allows(path))
+        return may_manage_repository(actor, repo)
+    return default_visibility and manages(actor, repo) and PUSH in held_actions(actor, repo)
 
 
-def may_read_grants(actor: Subject, target: str) -> bool:
-    """List the grants on ``target`` (a repository path or ``ns/*``): its owner or an admin;
-    with an access token only on a target the token reaches (every permission pulls)."""
-    if actor.disabled or not owns(actor, target):
+def may_read_grants(actor: Subject, target: RepoFacts) -> bool:
+    """List the grants on ``target`` (a repository path or ``ns/*``): whoever manages it; with
+    an access token only on a target the token reaches (every permission pulls)."""
+    if actor.disabled or not manages(actor, target):
         return False
-    return actor.limit is None or actor.limit.allows(target)
+    return actor.limit is None or actor.limit.allows(target.path)
+
+
+# -- organisations and their teams ----------------------------------------------------------
+
+def may_create_organization(actor: Subject, users_may: bool) -> bool:
+    """Create an organisation: an admin, or any user when the setting allows (``users_may``),
+    logged in with a password; robots never."""
+    return password_login(actor) and (actor.admin or users_may)
+
+
+def may_manage_organization(actor: Subject, org_owner: bool) -> bool:
+    """Change an organisation (its owners, teams, members and team permissions) or delete it:
+    its owners (``org_owner``) and admins, logged in with a password."""
+    return password_login(actor) and (actor.admin or org_owner)
+
+
+def may_see_organization(actor: Subject, org_owner: bool, member: bool) -> bool:
+    """See an organisation's owners, teams and members: its owners, its teams' members, and
+    admins."""
+    return not actor.disabled and actor.name is not None and (actor.admin or org_owner or member)

@@ -8,22 +8,47 @@ The decision reads a repository's visibility and the subject's grants on it thro
 """
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import CompoundSelect, bindparam, literal_column, or_, select, union_all
 
-from authsvc.core.policy import ALL, PUSH, RepoFacts, Subject, granted_actions, namespace_of, owns
+from authsvc.core.policy import (
+    ALL,
+    PUSH,
+    RepoFacts,
+    Subject,
+    TeamGrant,
+    granted_actions,
+    namespace_of,
+    owns,
+)
 from authsvc.core.policy import Grant as PolicyGrant
 from authsvc.core.scopes import Scope
-from authsvc.db.models import Grant, Repository
+from authsvc.db.models import Grant, Organization, OrgOwner, Repository, TeamMember, TeamPermission
 from authsvc.db.reads import Reads
 from authsvc.db.repositories import Repositories
 
-#: The token path's reads (see ``reads``): a repository's visibility, and a user's grants on a
-#: repository and on its namespace (``path`` twice when it has none).
+#: The token path's reads (see ``reads``): a repository's visibility, and in one round trip
+#: what a user holds on a repository through its namespace (``space``, ``path`` again when it
+#: has none): their grants on either, their teams' permissions on either, and whether they own
+#: the organisation of that namespace (``namespace``).
+GRANT, TEAM, OWNER = "grant", "team", "owner"
 VISIBILITY = select(Repository.visibility).where(Repository.name == bindparam("path"))
-GRANTS_ON = select(Grant.target, Grant.actions).where(
-    Grant.username == bindparam("username"),
-    or_(Grant.target == bindparam("path"), Grant.target == bindparam("space")))
+GRANTS_ON: CompoundSelect[Any] = union_all(
+    select(literal_column(f"'{GRANT}'").label("kind"), Grant.target,
+           Grant.actions.label("what")).where(
+        Grant.username == bindparam("username"),
+        or_(Grant.target == bindparam("path"), Grant.target == bindparam("space"))),
+    select(literal_column(f"'{TEAM}'").label("kind"), TeamPermission.target,
+           TeamPermission.permission.label("what"))
+    .join(TeamMember, TeamMember.team_id == TeamPermission.team_id).where(
+        TeamMember.username == bindparam("username"),
+        or_(TeamPermission.target == bindparam("path"),
+            TeamPermission.target == bindparam("space"))),
+    select(literal_column(f"'{OWNER}'").label("kind"), Organization.name.label("target"),
+           literal_column("''").label("what"))
+    .join(OrgOwner, OrgOwner.org_id == Organization.id).where(
+        Organization.name == bindparam("namespace"), OrgOwner.username == bindparam("username")))
 
 
 class Authorizer:
@@ -39,15 +64,23 @@ class Authorizer:
         found = self.reads.first(VISIBILITY, {"path": path})
         exists = found is not None
         public = found is not None and found.visibility == "public"
-        grants: tuple[PolicyGrant, ...] = ()
+        grants: list[PolicyGrant] = []
+        teams: list[TeamGrant] = []
+        org_owner = False
         if subject.name is not None and not owns(subject, path):
             namespace = namespace_of(path)
             space = path if namespace is None else f"{namespace}/*"
             rows = self.reads.all(GRANTS_ON, {"username": subject.name, "path": path,
-                                              "space": space})
-            grants = tuple(PolicyGrant(row.target, frozenset(row.actions.split(",")))
-                           for row in rows)
-        return RepoFacts(path, public=public, grants=grants, exists=exists)
+                                              "space": space, "namespace": namespace})
+            for row in rows:
+                if row.kind == GRANT:
+                    grants.append(PolicyGrant(row.target, frozenset(row.what.split(","))))
+                elif row.kind == TEAM:
+                    teams.append(TeamGrant(row.target, row.what))
+                else:
+                    org_owner = True
+        return RepoFacts(path, public=public, grants=tuple(grants), exists=exists,
+                         org_owner=org_owner, team_grants=tuple(teams))
 
     def authorize(self, subject: Subject, scopes: Sequence[Scope],
                   ) -> list[tuple[Scope, frozenset[str]]]:

@@ -15,7 +15,16 @@ from authsvc.core.passwords import PasswordHasher
 from authsvc.core.policy import Subject
 from authsvc.core.scopes import is_valid_component
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import DbSession, Grant, RefreshToken, Repository, User
+from authsvc.db.models import (
+    DbSession,
+    Grant,
+    Organization,
+    OrgOwner,
+    RefreshToken,
+    Repository,
+    TeamMember,
+    User,
+)
 from authsvc.db.reads import Reads
 from authsvc.db.web_sessions import revoke_all_of as end_web_sessions
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
@@ -75,6 +84,9 @@ class Accounts:
             raise InvalidRequest("a robot account has no password; give it access tokens")
         if not robot and password is None:
             raise InvalidRequest("a password is required (or create a robot account)")
+        if self.session.execute(select(Organization.id).where(
+                Organization.name == username)).first() is not None:
+            raise Conflict(f"the name {username!r} is taken by an organisation")
         password_hash = self.hasher.hash(password) if password is not None else None
         user = User(username=username, password_hash=password_hash, admin=admin, robot=robot)
         self.session.add(user)
@@ -137,13 +149,15 @@ class Accounts:
         self.session.commit()
 
     def _forget_name(self, username: str) -> None:
-        """Delete (uncommitted) the grants held by ``username`` and everything in the
-        namespace of that name."""
+        """Delete (uncommitted) the grants, organisation ownerships and team memberships held
+        by ``username`` and everything in the namespace of that name."""
         inside = f"{username}/"
         self.session.execute(delete(Grant).where(
             or_(Grant.username == username, Grant.target.startswith(inside, autoescape=True))))
         self.session.execute(delete(Repository).where(
             Repository.name.startswith(inside, autoescape=True)))
+        self.session.execute(delete(OrgOwner).where(OrgOwner.username == username))
+        self.session.execute(delete(TeamMember).where(TeamMember.username == username))
 
     def _keep_an_admin(self, user: User) -> None:
         others = self.session.execute(

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from authsvc.core.escaping import one_line
 from authsvc.db.models import AuditEvent, DbSession, engine_of
@@ -214,7 +215,7 @@ class Audit:
         """Events newest first, filtered by exact actor, action prefix and target, time
         (``since`` <= at < ``until``) and ``outcome`` (``refused``: a refused token or a
         failed login; ``succeeded``: anything else), and the total that match."""
-        where = []
+        where: list[ColumnElement[bool]] = []
         if outcome == "refused":
             where.append(AuditEvent.action.in_(REFUSED_ACTIONS))
         elif outcome == "succeeded":

@@ -205,6 +205,71 @@ class WebSession(Base):
     user: Mapped[User] = relationship()
 
 
+class Organization(Base):
+    """A namespace (``acme/…``) that a group owns instead of one user. Its name is taken from
+    the user names' space: no user and no organisation share one."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+
+
+class OrgOwner(Base):
+    """A user name that owns an organisation. Names, as grants: deleting the user deletes
+    the row."""
+
+    __tablename__ = "org_owners"
+    __table_args__ = (UniqueConstraint("org_id", "username", name="uq_org_owners"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class Team(Base):
+    """A group of an organisation's members, given permissions on its repositories."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_teams_org_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP, default=_now)
+
+
+class TeamMember(Base):
+    """A user name in a team (a person or a robot account). Deleting the user deletes it."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("team_id", "username", name="uq_team_members"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    #: The token path reads a user's teams by this name.
+    username: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class TeamPermission(Base):
+    """A team's ``read``, ``write`` or ``admin`` on one repository of its organisation
+    (``acme/app``) or on all of them (``acme/*``)."""
+
+    __tablename__ = "team_permissions"
+    __table_args__ = (
+        UniqueConstraint("team_id", "target", name="uq_team_permissions"),
+        CheckConstraint("permission IN ('read', 'write', 'admin')",
+                        name="ck_team_permissions_permission"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(257), index=True)
+    permission: Mapped[str] = mapped_column(String(16))
+
+
 class AuditEvent(Base):
     """One line of the audit trail. Never holds a secret: names, ids and scopes only."""
 

@@ -12,7 +12,16 @@ from authsvc.core.policy import PULL, Subject
 from authsvc.core.scopes import is_valid_path
 from authsvc.db.accounts import commit_or_conflict
 from authsvc.db.audit import Audit, Event
-from authsvc.db.models import DbSession, Grant, Repository, Tag
+from authsvc.db.models import (
+    DbSession,
+    Grant,
+    Organization,
+    OrgOwner,
+    Repository,
+    Tag,
+    TeamMember,
+    TeamPermission,
+)
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
 
 VISIBILITIES = ("public", "private")
@@ -141,10 +150,19 @@ class Repositories:
         return allowed
 
     def _pull_targets(self, username: str) -> list[str]:
-        """The targets (repositories and ``ns/*``) ``username`` holds a grant to pull."""
+        """The targets (repositories and ``ns/*``) ``username`` may pull through a grant, a
+        team (every team permission pulls) or owning an organisation."""
         rows = self.session.execute(
             select(Grant.target, Grant.actions).where(Grant.username == username)).all()
-        return [target for target, actions in rows if PULL in actions.split(",")]
+        targets = [target for target, actions in rows if PULL in actions.split(",")]
+        targets += self.session.execute(
+            select(TeamPermission.target)
+            .join(TeamMember, TeamMember.team_id == TeamPermission.team_id)
+            .where(TeamMember.username == username)).scalars()
+        targets += [f"{name}/*" for name in self.session.execute(
+            select(Organization.name).join(OrgOwner, OrgOwner.org_id == Organization.id)
+            .where(OrgOwner.username == username)).scalars()]
+        return targets
 
     def search(self, subject: Subject | None = None, query: str = "", offset: int = 0,
                limit: int | None = None, *, prefix: bool = False, sort: str = "name",

@@ -24,6 +24,7 @@ from authsvc.db.credentials import Credentials
 from authsvc.db.grants import Grants
 from authsvc.db.lockout import DatabaseStore, FailureStore, LoginThrottle, MemoryStore, RedisStore
 from authsvc.db.models import DbSession
+from authsvc.db.organizations import Organizations
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import RefreshTokens
 from authsvc.db.repositories import Repositories
@@ -76,6 +77,8 @@ class Services:
         self.accounts = Accounts(session, self.hasher, self.audit, reads,
                                  CredentialCache(config["CREDENTIAL_CACHE_SECONDS"]))
         self.grants = Grants(session, self.audit)
+        #: Organisations, their owners and teams.
+        self.orgs = Organizations(session, self.audit)
         self.repos = Repositories(session, self.audit, config["DEFAULT_VISIBILITY"])
         self.refresh_tokens = RefreshTokens(session, self.audit, reads,
                                             config["REFRESH_TOKEN_DAYS"])

@@ -64,7 +64,7 @@ def delete_repository(name: str) -> tuple[str, int]:
     authsvc does not know can be deleted, by a manager (its record: 503 otherwise)."""
     require_deleter(name)
     s = state()
-    manages = may_manage_repository(actor(), name)
+    manages = may_manage_repository(actor(), s.authorizer.facts(actor(), name))
     record = s.repos.find(name)
     deleted: list[str] = []
     if s.config.get("REGISTRY_URL"):

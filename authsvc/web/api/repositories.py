@@ -77,25 +77,28 @@ def grant_json(row: GrantRow) -> dict[str, Any]:
 def require_repository_manager(name: str) -> None:
     """Raises InvalidName (422) for a bad name, Forbidden unless the caller may manage it."""
     validate_repository_path(name)
-    require(may_manage_repository(actor(), name),
-            f"only the owner of the namespace or an admin, logged in with a password (not an "
-            f"access token), may change {name[:300]!r} or its grants")
+    require(may_manage_repository(actor(), state().authorizer.facts(actor(), name)),
+            f"only the owner of the namespace (a user, an organisation's owners), a team with "
+            f"admin on it, or an admin, logged in with a password (not an access token), may "
+            f"change {name[:300]!r} or its grants")
 
 
 def require_namespace_manager(namespace: str) -> None:
     """Raises InvalidName (422) for a bad namespace, Forbidden unless the caller may manage
     its grants."""
     validate_target(f"{namespace}/*")
-    require(may_manage_namespace(actor(), namespace),
-            f"only {namespace!r} or an admin, logged in with a password (not an access token), "
-            f"may change grants on the namespace {namespace!r}")
+    require(may_manage_namespace(actor(), namespace,
+                                 state().orgs.is_owner(namespace, actor().name)),
+            f"only {namespace!r} (or the owners of the organisation {namespace!r}) or an admin, "
+            f"logged in with a password (not an access token), may change grants on the "
+            f"namespace {namespace!r}")
 
 
 def require_grant_reader(target: str) -> None:
     """Raises InvalidName (422) for a bad target, Forbidden unless the caller may read its
     grants."""
     validate_target(target)
-    require(may_read_grants(actor(), target),
+    require(may_read_grants(actor(), state().authorizer.facts(actor(), target)),
             f"only the owner of the namespace or an admin may read the grants on {target!r}")
 
 
@@ -107,7 +110,8 @@ def create_repository() -> tuple[Response, int]:
     repos = state().repos
     if visibility is not None:
         validate_visibility(visibility)
-    require(may_create_repository(actor(), name, visibility in (None, repos.default_visibility)),
+    require(may_create_repository(actor(), state().authorizer.facts(actor(), name),
+                                  visibility in (None, repos.default_visibility)),
             f"only the owner of the namespace or an admin may add {name[:300]!r}; an access "
             "token only where it may push, with the default visibility")
     if body.get("description"):

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import abort, current_app, g, redirect, request, session
 from werkzeug.wrappers import Response
 
-from authsvc.core.policy import Subject, may_manage_user
+from authsvc.core.policy import Subject, may_manage_repository, may_manage_user
 from authsvc.db.audit import set_actor
 from authsvc.db.services import Services, services_of
 from authsvc.db.web_sessions import SignedIn
@@ -84,3 +84,10 @@ def own_name() -> str:
     if not may_manage_user(who, name):
         abort(403)
     return name
+
+
+def manages(name: str) -> bool:
+    """Whether the signed-in user may change the repository ``name`` (its visibility,
+    description, grants, record): ``may_manage_repository`` on what they hold there."""
+    who = subject()
+    return may_manage_repository(who, state().authorizer.facts(who, name))

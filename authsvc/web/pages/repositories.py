@@ -12,14 +12,14 @@ from flask import abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import redirect
 
-from authsvc.core.policy import PULL, Subject, held_actions, may_manage_repository
+from authsvc.core.policy import PULL, Subject, held_actions
 from authsvc.db.catalog import TagRecord
 from authsvc.db.models import Repository
 from authsvc.db.repositories import validate_repository_path
 from authsvc.errors import AuthsvcError, InvalidName
 from authsvc.web.pages import bp
 from authsvc.web.pages.cookie import PREFIX
-from authsvc.web.pages.current import sign_in_required, state, subject
+from authsvc.web.pages.current import manages, sign_in_required, state, subject
 from authsvc.web.pages.formatting import pull_line
 from authsvc.web.pages.forms import CHOICES, DescriptionForm, VisibilityForm
 
@@ -130,7 +130,7 @@ def pullable(who: Subject, name: str) -> Repository:
 def render_repository(repo: Repository, visibility: VisibilityForm | None = None,
                       description: DescriptionForm | None = None, status: int = 200,
                       problem: str = "", **extra: Any) -> ResponseReturnValue:
-    manager = may_manage_repository(subject(), repo.name)
+    manager = manages(repo.name)
     tags = state().catalog.tags(repo.name)
     visibility = visibility or VisibilityForm(formdata=None, visibility=repo.visibility)
     description = description or DescriptionForm(formdata=None, description=repo.description)
@@ -156,7 +156,7 @@ def managed(name: str) -> Repository:
     """The record of ``name`` if the signed-in user may change it: 404 when they may not even
     pull it, 403 (abort) when they may pull but not manage it."""
     repo = pullable(subject(), name)
-    if not may_manage_repository(subject(), name):
+    if not manages(name):
         abort(403)
     return repo
 

@@ -10,14 +10,14 @@ from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import redirect
 
-from authsvc.core.policy import DELETE, held_actions, may_manage_repository
+from authsvc.core.policy import DELETE, held_actions
 from authsvc.db.models import Repository
 from authsvc.db.registry_sync import delete_images, delete_tag
 from authsvc.errors import AuthsvcError, InvalidName
 from authsvc.registry.client import validate_tag
 from authsvc.web.pages import bp
 from authsvc.web.pages.cookie import PREFIX
-from authsvc.web.pages.current import sign_in_required, state, subject
+from authsvc.web.pages.current import manages, sign_in_required, state, subject
 from authsvc.web.pages.repositories import (
     back_to,
     managed,
@@ -37,7 +37,7 @@ def may_delete(name: str) -> bool:
 
 def admin_context(repo: Repository, grant_form: GrantForm | None = None) -> dict[str, Any]:
     """What the repository page shows of grants and deletes, for the signed-in user."""
-    manager = may_manage_repository(subject(), repo.name)
+    manager = manages(repo.name)
     return {
         "grants": state().grants.list_grants(repo.name) if manager else [],
         "grant_form": grant_form or GrantForm(formdata=None),
@@ -129,7 +129,7 @@ def doomed(repo: Repository, tag: str) -> Doomed:
 def render_confirm(repo: Repository, what: Doomed, form: DeleteForm, status: int = 200,
                    problem: str = "") -> ResponseReturnValue:
     return render_template("pages/confirm_delete.html", repo=repo, what=what, form=form,
-                           manager=may_manage_repository(subject(), repo.name),
+                           manager=manages(repo.name),
                            problem=problem), status
 
 
@@ -156,9 +156,9 @@ def delete(name: str) -> ResponseReturnValue:
                                f"Type {what.expected} exactly to confirm; nothing was deleted."]
         return render_confirm(repo, what, form, 422)
     s = state()
-    manages = may_manage_repository(subject(), name)
+    manager = manages(name)
     if not s.config.get("REGISTRY_URL"):
-        if what.tag or s.catalog.tags(name) or not manages:
+        if what.tag or s.catalog.tags(name) or not manager:
             return render_confirm(repo, what, form, 503, NEEDS_REGISTRY)
         s.repos.delete(name)  # as the API: a record without known tags, forgotten by a manager
         return redirect(PREFIX, code=303)
@@ -172,7 +172,7 @@ def delete(name: str) -> ResponseReturnValue:
         return render_confirm(repo, what, form, e.status,
                               f"{e.message} Nothing was deleted." if e.status >= 500
                               else e.message)
-    if manages:
+    if manager:
         s.repos.delete(name)
         return redirect(PREFIX, code=303)
     return back_to(name)
