@@ -45,6 +45,7 @@ TAG = "v1"
 TOKENS = "/ui/tokens"
 ACCOUNT = "/ui/account"
 ADMIN_USERS = "/ui/admin/users"
+ORGS = "/ui/orgs"
 DELETE = "/ui/r/{name}/-/delete?tag={tag}"
 REFUSED = r"unauthorized|authentication required|invalid username/password|denied"
 
@@ -473,3 +474,40 @@ def test_account_and_delete_confirmation_pages(pages: None, pushed: str,
     alice.click(alice.link("Cancel"), "the repository page")
     assert alice.path() == REPOSITORY.format(name=REPO), alice.path()
     assert TAG in authsvc.tags(REPO, users["alice"]), "the tag went without a confirmation"
+
+
+def test_an_owner_builds_a_team_on_the_organisation_page(
+        pages: None, open_browser: OpenBrowser, authsvc: CatalogAuthsvc,
+        users: dict[str, Credentials]) -> None:
+    """An admin creates the organisation acme on /ui/orgs with alice as owner; alice creates
+    the team devs there, adds bob and gives it write on acme/*; bob finds acme in his
+    organisations and sees the team, without the owner's forms."""
+    admin = open_browser("org-admin")
+    admin.sign_in(authsvc.admin, SIGNIN)
+    admin.open(ORGS)
+    admin.fill(name="acme", owners="alice")
+    admin.submit("Create organisation")
+    assert admin.path() == f"{ORGS}/acme", (admin.path(), admin.text()[:2000])
+
+    alice = open_browser("org-owner")
+    alice.sign_in(users["alice"], SIGNIN)
+    alice.open(ORGS)
+    alice.check_page("orgs")
+    alice.click(alice.link("acme"), "acme's page")
+    alice.fill(name="devs", description="The people who push")
+    alice.submit("Create team")
+    alice.find("#member-devs").send_keys("bob")
+    alice.click(alice.find("#add-member-devs"), "the page after adding bob")
+    alice.find("#permission-devs-write").click()
+    alice.click(alice.find("#give-permission-devs"), "the page after giving write")
+    team = alice.find("#team-devs").text
+    assert "bob" in team and "acme/*: write" in team, team
+    alice.check_page("org")
+
+    bob = open_browser("org-member")
+    bob.sign_in(users["bob"], SIGNIN)
+    bob.open(ORGS)
+    bob.click(bob.link("acme"), "acme's page for bob")
+    assert "devs" in bob.find("#team-devs").text
+    assert not bob.find_all("#create-team") and not bob.find_all("#add-member-devs")
+    bob.check_page("org-member")

@@ -98,6 +98,7 @@ def register_pages(app: Flask, fallback: Fallback) -> None:
     from authsvc.web.pages import (  # noqa: F401 - routes on bp
         account,
         admin_pages,
+        orgs,
         repositories,
         repository_admin,
         signin,
