@@ -46,8 +46,9 @@ def validate_team_target(org: str, target: str) -> str:
     or raises InvalidName (not a name) or InvalidRequest (outside the organisation)."""
     if target == f"{org}/*":
         return target
-    validate_repository_path(target)
-    if namespace_of(target) != org:
+    if not target.endswith("/*"):
+        validate_repository_path(target)
+    if target.endswith("/*") or namespace_of(target) != org:
         raise InvalidRequest(f"{target[:300]!r} is not in the organisation {org!r}: "
                              f"name {org}/* or a repository {org}/NAME")
     return target
