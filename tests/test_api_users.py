@@ -65,9 +65,9 @@ def api_rules(app: Flask, *, anonymous: bool = False) -> list[tuple[str, str]]:
 
 
 def concrete(rule: str, token_id: int) -> str:
-    """A URL for ``rule`` naming objects that exist: alice, alice/httpd, her first token."""
+    """A URL for ``rule`` naming objects: alice, alice/httpd, her first token, acme/devs."""
     values = {"path:name": "alice/httpd", "name": "alice", "username": "bob",
-              "namespace": "alice", "tag": "v1"}
+              "namespace": "alice", "tag": "v1", "org": "acme", "team": "devs"}
 
     def fill(match: re.Match[str]) -> str:
         converter, variable = match.group(1) or "", match.group(2)

@@ -7,7 +7,7 @@ database untouched.
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from authsvc.core.credential_cache import CredentialCache
@@ -49,6 +49,16 @@ def commit_or_conflict(session: DbSession, message: str) -> None:
         raise Conflict(message) from e
 
 
+def lock_name(session: DbSession, name: str) -> None:
+    """Hold, until the transaction ends, the right to give ``name`` to a user or an
+    organisation, so that two transactions cannot give it to one each: the caller adds its
+    row, flushes, then looks for the other kind. On PostgreSQL a transaction-scoped advisory
+    lock on the name; SQLite lets one transaction write at a time, from its first write (the
+    row added), so looking after the flush sees the other's committed row."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
 #: The token path's read of a login (see ``reads``).
 LOGIN = select(User.username, User.password_hash, User.admin, User.disabled).where(
     User.username == bindparam("username"))
@@ -84,12 +94,19 @@ class Accounts:
             raise InvalidRequest("a robot account has no password; give it access tokens")
         if not robot and password is None:
             raise InvalidRequest("a password is required (or create a robot account)")
-        if self.session.execute(select(Organization.id).where(
-                Organization.name == username)).first() is not None:
-            raise Conflict(f"the name {username!r} is taken by an organisation")
         password_hash = self.hasher.hash(password) if password is not None else None
+        lock_name(self.session, username)
         user = User(username=username, password_hash=password_hash, admin=admin, robot=robot)
         self.session.add(user)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise Conflict(f"user {username!r} already exists") from None
+        if self.session.execute(select(Organization.id).where(
+                Organization.name == username)).first() is not None:
+            self.session.rollback()
+            raise Conflict(f"the name {username!r} is taken by an organisation")
         kind = "robot" if robot else "admin" if admin else "user"
         self.audit.add(Event("user.created", target=username, detail=kind))
         commit_or_conflict(self.session, f"user {username!r} already exists")

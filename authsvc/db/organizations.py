@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from authsvc.core.policy import TEAM_PERMISSIONS, namespace_of
-from authsvc.db.accounts import commit_or_conflict, validate_username
+from authsvc.db.accounts import commit_or_conflict, lock_name, validate_username
 from authsvc.db.audit import Audit, Event
 from authsvc.db.models import (
     DbSession,
@@ -29,10 +30,10 @@ from authsvc.db.models import (
     TeamPermission,
     User,
 )
-from authsvc.db.repositories import validate_repository_path
+from authsvc.db.repositories import MAX_DESCRIPTION, validate_description, validate_repository_path
 from authsvc.errors import Conflict, InvalidName, InvalidRequest, NotFound
 
-MAX_DESCRIPTION = 1000
+__all__ = ["MAX_DESCRIPTION", "Organizations"]
 
 
 def validate_permission(permission: str) -> str:
@@ -87,11 +88,17 @@ class Organizations:
         validate_username(name)
         for owner in owners:
             validate_username(owner)
-        if self._user_exists(name) or self._find(name) is not None:
-            raise Conflict(f"the name {name!r} is taken by a user or an organisation")
+        lock_name(self.session, name)
         org = Organization(name=name)
         self.session.add(org)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise Conflict(f"the name {name!r} is taken by a user or an organisation") from None
+        if self._user_exists(name):
+            self.session.rollback()
+            raise Conflict(f"the name {name!r} is taken by a user or an organisation")
         for owner in dict.fromkeys(owners):
             self.session.add(OrgOwner(org_id=org.id, username=owner))
         self.audit.add(Event("org.created", target=name, detail=" ".join(
@@ -173,8 +180,9 @@ class Organizations:
     def add_owner(self, name: str, username: str) -> None:
         validate_username(username)
         org = self._get(name)
-        if self._owner_row(org, username) is None:
-            self.session.add(OrgOwner(org_id=org.id, username=username))
+        if self._owner_row(org, username) is not None:
+            return
+        self.session.add(OrgOwner(org_id=org.id, username=username))
         self.audit.add(Event("org.owner_added", target=name, detail=f"user={username}"))
         commit_or_conflict(self.session, f"the owners of {name!r} changed concurrently; retry")
 
@@ -197,8 +205,7 @@ class Organizations:
     def create_team(self, org_name: str, team: str, description: str = "") -> TeamView:
         org = self._get(org_name)
         self._check_team_name(team)
-        if len(description) > MAX_DESCRIPTION:
-            raise InvalidRequest(f"a description has at most {MAX_DESCRIPTION} characters")
+        validate_description(description)
         self.session.add(Team(org_id=org.id, name=team, description=description))
         self.audit.add(Event("team.created", target=f"{org_name}/{team}"))
         commit_or_conflict(self.session, f"the team {team!r} already exists in {org_name!r}")
@@ -220,8 +227,9 @@ class Organizations:
         row = self._team(org_name, team)
         found = self.session.execute(select(TeamMember).where(
             TeamMember.team_id == row.id, TeamMember.username == username)).scalar()
-        if found is None:
-            self.session.add(TeamMember(team_id=row.id, username=username))
+        if found is not None:
+            return
+        self.session.add(TeamMember(team_id=row.id, username=username))
         self.audit.add(Event("team.member_added", target=f"{org_name}/{team}",
                              detail=f"user={username}"))
         commit_or_conflict(self.session, f"the team {team!r} changed concurrently; retry")

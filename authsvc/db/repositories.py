@@ -126,9 +126,11 @@ class Repositories:
         return repo
 
     def delete(self, name: str) -> None:
-        """Forget a repository and the grants on it (the registry keeps the images)."""
+        """Forget a repository, the grants on it and the teams' permissions on it (the
+        registry keeps the images)."""
         repo = self.get(name)
         self.session.execute(delete(Grant).where(Grant.target == name))
+        self.session.execute(delete(TeamPermission).where(TeamPermission.target == name))
         self.session.delete(repo)
         self.audit.add(Event("repository.deleted", target=name))
         self.session.commit()
