@@ -26,6 +26,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the settings, below the database
     "registry": ("authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app",
                  *WEB_AND_DATABASE),
+    # authsvc doctor's checks: over the pure domain, the keys and the registry client, below
+    # the database (the command hands in what the database knows)
+    "diagnosis": ("authsvc.db", "authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app",
+                  *WEB_AND_DATABASE),
     # the database side: no web framework (flask_sqlalchemy's models aside), no outer layer
     "db": ("authsvc.web", "authsvc.server", "authsvc.cli", "authsvc.app", "flask", "werkzeug",
            "granian"),
@@ -78,12 +82,12 @@ def test_every_module_lies_in_a_layer() -> None:
     assert top == {"__init__.py", "app.py", "config.py", "errors.py"}
     folders = {path.name for path in PACKAGE.iterdir()
                if path.is_dir() and path.name != "__pycache__"}
-    assert folders == {"core", "pki", "registry", "db", "web", "server", "cli"}
+    assert folders == {"core", "pki", "registry", "diagnosis", "db", "web", "server", "cli"}
 
 
 @pytest.mark.parametrize("module", ["authsvc.core.scopes", "authsvc.core.policy",
                                     "authsvc.core.tokens", "authsvc.pki.certs",
-                                    "authsvc.config"])
+                                    "authsvc.config", "authsvc.diagnosis.checks"])
 def test_importing_the_pure_layers_loads_no_framework(module: str) -> None:
     """Importing a pure module (and the packages above it, ``authsvc/__init__`` included)
     loads neither Flask nor SQLAlchemy."""

@@ -9,6 +9,7 @@ from authsvc.cli import (  # noqa: F401 - commands
     audit,
     certs,
     db,
+    doctor,
     orgs,
     proxy,
     registry,
