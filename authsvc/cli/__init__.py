@@ -7,6 +7,7 @@ from flask.cli import ScriptInfo
 from authsvc.app import create_app
 from authsvc.cli import (  # noqa: F401 - commands
     audit,
+    backup,
     certs,
     db,
     doctor,
