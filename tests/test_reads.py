@@ -40,19 +40,21 @@ def test_rows_match_what_sqlalchemy_itself_reads(app: Flask, state: Services) ->
         assert reads.first(USERS, {"pattern": "nobody"}) is None
 
 
-def test_grants_are_read_by_user_name_from_the_grants_table_alone(app: Flask,
-                                                                  state: Services) -> None:
-    """The token path's grant read needs no join: grants name users by user name, and a name
-    without an account holds its grants too."""
-    assert [t.name for t in GRANTS_ON.get_final_froms()] == ["grants"]
+def test_grants_are_read_by_user_name_in_one_round_trip(app: Flask, state: Services) -> None:
+    """The token path's read of what a user holds through a namespace: the grants by user name
+    (a name without an account holds its grants too), the teams' permissions and the
+    organisation's ownership, in one statement."""
+    read = str(GRANTS_ON)
+    assert read.count("SELECT") == 3 and read.count("UNION ALL") == 2
+    assert "users" not in read.split()  # no join on the accounts: names are enough
     with app.app_context():
         state.grants.grant("ghost", "alice/*", "pull")
         state.grants.grant("ghost", "alice/x", "push")
         state.grants.grant("ghost", "bob/x", "push")
         rows = Reads(db.session).all(GRANTS_ON, {"username": "ghost", "path": "alice/x",
-                                                 "space": "alice/*"})
-    assert sorted((row.target, row.actions) for row in rows) == [("alice/*", "pull"),
-                                                                  ("alice/x", "push")]
+                                                 "space": "alice/*", "namespace": "alice"})
+    assert sorted((row.kind, row.target, row.what) for row in rows) == [
+        ("grant", "alice/*", "pull"), ("grant", "alice/x", "push")]
 
 
 def test_dates_come_back_as_datetimes_on_every_database(app: Flask, state: Services) -> None:

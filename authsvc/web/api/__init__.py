@@ -35,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
     from authsvc.web.api import (  # noqa: F401 - routes on admin.bp
         audit,
         openapi,
+        orgs,
         registry_deletes,
         registry_events,
         repositories,

@@ -12,6 +12,11 @@ TIME = {"type": "string", "format": "date-time"}
 COUNT = {"type": "integer", "minimum": 0}
 DESCRIPTION = {"type": "string", "maxLength": 1000}
 ACTIONS = {"type": "array", "items": {"type": "string", "enum": ["pull", "push", "delete", "*"]}}
+#: A user, organisation or team name: one repository path component.
+NAME = {"type": "string", "pattern": r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
+        "maxLength": 255}
+NAMES = {"type": "array", "items": NAME}
+TEAM_PERMISSION = {"enum": ["read", "write", "admin"]}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -117,6 +122,20 @@ SCHEMAS: dict[str, Any] = {
                           "created_at": TIME, "expires_at": TIME,
                           "last_used_at": NULLABLE_TIME},
                          ["id", "service", "client_id", "created_at", "expires_at"]),
+    "OrgList": _obj({"orgs": {"type": "array", "items": _obj({"name": NAME}, ["name"])}},
+                    ["orgs"]),
+    "Org": _obj({"name": NAME, "owners": NAMES, "teams": {"type": "array", "items": _ref("Team")},
+                 "repositories": COUNT}, ["name", "owners", "teams", "repositories"]),
+    "NewOrg": {**_obj({"name": NAME, "owners": NAMES}, ["name"]),
+               "example": {"name": "acme", "owners": ["alice"]}},
+    "Team": _obj({"name": NAME, "description": DESCRIPTION, "members": NAMES,
+                  "permissions": {"type": "array", "items": _ref("TeamPermission")}},
+                 ["name", "description", "members", "permissions"]),
+    "NewTeam": {**_obj({"name": NAME, "description": DESCRIPTION}, ["name"]),
+                "example": {"name": "dev", "description": "developers"}},
+    "TeamPermission": {**_obj({"target": STRING, "permission": TEAM_PERMISSION},
+                              ["target", "permission"]),
+                       "example": {"target": "acme/*", "permission": "write"}},
 }
 
 
@@ -134,6 +153,10 @@ USER = [_path_param("name")]
 REPO = [_path_param("name")]
 NAMESPACE = [_path_param("namespace")]
 TOKEN_ID = _path_param("id", {"type": "integer"})
+ORG = [{**_path_param("org"), "example": "acme"}]
+TEAM = [*ORG, {**_path_param("team"), "example": "dev"}]
+ORG_USER = [*ORG, {**_path_param("username"), "example": "bob"}]
+TEAM_USER = [*TEAM, {**_path_param("username"), "example": "bob"}]
 
 PATHS: dict[str, Any] = {
     "/me": {"get": _op("The caller", 200, _ref("User"), ())},
@@ -239,6 +262,50 @@ PATHS: dict[str, Any] = {
                    params=[*NAMESPACE, _path_param("username")]),
         "delete": _op("Revoke a namespace grant", 204, None, (403, 404, 422),
                       params=[*NAMESPACE, _path_param("username")]),
+    },
+    # Organisations: 404 for anyone who may not see one (its owners, its teams' members and
+    # admins see it), 403 for those who may see it but not change it (only owners and admins,
+    # logged in with a password, change it).
+    "/orgs": {
+        "get": _op("Organisations: every one for admins, those the caller owns or is in a team "
+                   "of for others", 200, _ref("OrgList"), ()),
+        "post": _op("Create an organisation (admins; any user when ORG_CREATORS is users, who "
+                    "becomes an owner)", 201, _ref("Org"), (400, 403, 409, 422),
+                    body=_ref("NewOrg")),
+    },
+    "/orgs/{org}": {
+        "get": _op("One organisation: owners, teams, number of repositories", 200, _ref("Org"),
+                   (), params=ORG),
+        "delete": _op("Delete an organisation and its teams; refused while it holds repository "
+                      "records unless force=true (which forgets them and their grants)", 204,
+                      None, (403, 409, 422),
+                      params=[*ORG, _query("force", {"enum": ["true", "false"]})]),
+    },
+    "/orgs/{org}/owners/{username}": {
+        "put": _op("Add an owner", 204, None, (403, 409, 422), params=ORG_USER),
+        "delete": _op("Remove an owner; never the last one", 204, None, (403, 409),
+                      params=ORG_USER),
+    },
+    "/orgs/{org}/teams": {
+        "post": _op("Create a team", 201, _ref("Team"), (400, 403, 409, 422),
+                    body=_ref("NewTeam"), params=ORG),
+    },
+    "/orgs/{org}/teams/{team}": {
+        "get": _op("One team: members and permissions", 200, _ref("Team"), (), params=TEAM),
+        "delete": _op("Delete a team", 204, None, (403,), params=TEAM),
+    },
+    "/orgs/{org}/teams/{team}/members/{username}": {
+        "put": _op("Add a member (a user name; robots too)", 204, None, (403, 409, 422),
+                   params=TEAM_USER),
+        "delete": _op("Remove a member", 204, None, (403,), params=TEAM_USER),
+    },
+    "/orgs/{org}/teams/{team}/permissions": {
+        "put": _op("Give the team read, write or admin on ORG/* or ORG/REPO, replacing what it "
+                   "had there", 200, _ref("Team"), (400, 403, 409, 422),
+                   body=_ref("TeamPermission"), params=TEAM),
+        "delete": _op("Take the team's permission on a target", 204, None, (403, 422),
+                      params=[*TEAM, {"name": "target", "in": "query", "required": True,
+                                      "schema": STRING, "example": "acme/*"}]),
     },
 }
 
