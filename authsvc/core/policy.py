@@ -139,7 +139,8 @@ def owns(subject: Subject, path: str) -> bool:
 
 def owns_repository(subject: Subject, repo: RepoFacts) -> bool:
     """``owns``, or an owner of the organisation that holds the repository."""
-    return owns(subject, repo.path) or (subject.name is not None and repo.org_owner)
+    return owns(subject, repo.path) or (subject.name is not None and repo.org_owner
+                                        and namespace_of(repo.path) is not None)
 
 
 def held_actions(subject: Subject, repo: RepoFacts) -> frozenset[str]:
@@ -237,8 +238,8 @@ def may_manage_namespace(actor: Subject, namespace: str, org_owner: bool = False
 def manages(actor: Subject, repo: RepoFacts) -> bool:
     """Whether ``actor`` (whatever their login) owns ``repo`` or holds a team's ``admin`` on
     it: who may change it when logged in with a password."""
-    return owns_repository(actor, repo) or any(
-        team.permission == ADMIN and team.covers(repo.path) for team in repo.team_grants)
+    return owns_repository(actor, repo) or (actor.name is not None and any(
+        team.permission == ADMIN and team.covers(repo.path) for team in repo.team_grants))
 
 
 def may_manage_repository(actor: Subject, repo: RepoFacts) -> bool:
