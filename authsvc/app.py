@@ -45,6 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from authsvc.web.api import register_blueprints, register_error_handlers, response_for
     from authsvc.web.api.body_limit import BodyLimit
     from authsvc.web.api.token import TokenEndpoint
+    from authsvc.web.health import register_health
+    from authsvc.web.metrics import register_metrics
     from authsvc.web.pages import register_pages
 
     register_blueprints(app)
@@ -55,6 +57,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Flask's way of adding WSGI middleware (mypy sees a method being replaced)
     app.wsgi_app = BodyLimit(TokenEndpoint(app, app.wsgi_app),  # type: ignore[method-assign]
                              app.config["MAX_CONTENT_LENGTH"])
+    # /healthz, /readyz; /metrics and the timing of every request (outermost, /token too).
+    register_health(app)
+    register_metrics(app)
     return app
 
 

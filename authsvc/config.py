@@ -8,6 +8,7 @@ and names the offending key.
 import os
 import re
 from collections.abc import Mapping, MutableMapping
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
     "WEB_SESSION_MAX_SECONDS": 43200,
     # SQLAlchemy URL; empty means SQLite in the instance folder.
     "DATABASE_URL": "",
+    # GET /metrics (Prometheus): a bearer token that may scrape (at least 16 characters),
+    # and/or addresses and CIDR networks that may scrape without one; neither: /metrics is 404.
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOW": [],
     # Where `authsvc serve` listens, and how many worker processes and threads it runs.
     "HOST": "127.0.0.1",
     "PORT": 5001,
@@ -160,6 +165,36 @@ def _web_sessions(config: Mapping[str, Any]) -> None:
                           f"WEB_SESSION_MAX_SECONDS ({longest})")
 
 
+#: The shortest METRICS_TOKEN accepted: a guessable token would open /metrics to anyone.
+METRICS_TOKEN_MIN_LENGTH = 16
+
+
+def _metrics(config: MutableMapping[str, Any]) -> None:
+    """METRICS_TOKEN (a string, empty or long enough) and METRICS_ALLOW (addresses and CIDR
+    networks). Raises ConfigError naming the key, never showing the token."""
+    token = config["METRICS_TOKEN"]
+    if not isinstance(token, str) or (token and (
+            len(token) < METRICS_TOKEN_MIN_LENGTH or not token.isascii()
+            or not token.isprintable() or " " in token)):
+        raise ConfigError(f"METRICS_TOKEN must be empty or at least {METRICS_TOKEN_MIN_LENGTH} "
+                          "printable ASCII characters without spaces (e.g. the output of "
+                          "`openssl rand -hex 32`)")
+    allowed = _string_list(config, "METRICS_ALLOW")
+    for entry in allowed:
+        try:
+            ip_network(entry)
+        except ValueError as e:
+            raise ConfigError(f"METRICS_ALLOW: {entry!r} is not an IP address or a network "
+                              f"such as 10.0.0.0/8 ({e})") from None
+    config["METRICS_ALLOW"] = allowed
+
+
+def metrics_enabled(config: Mapping[str, Any]) -> bool:
+    """Whether ``/metrics`` answers (and requests are timed): METRICS_TOKEN or METRICS_ALLOW
+    is set."""
+    return bool(config["METRICS_TOKEN"] or config["METRICS_ALLOW"])
+
+
 def validate_config(config: MutableMapping[str, Any]) -> None:
     """Check and normalise every authsvc key in place. Raises ConfigError naming the key."""
     services = config["SERVICES"]
@@ -213,3 +248,4 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _web_sessions(config)
     if not isinstance(config["DATABASE_URL"], str):
         raise ConfigError("DATABASE_URL must be a string")
+    _metrics(config)

@@ -18,6 +18,7 @@ from authsvc.config import DEFAULTS
 from bench import procs
 from bench.checkout import authsvc_under_test, describe, snapshot
 from bench.kinds import KINDS
+from bench.metrics_cost import metrics_cost_mode
 from bench.modes import growth_mode, normal_mode
 from bench.procs import BenchError, log
 from bench.report import RESULTS_DIR, write_results
@@ -68,6 +69,8 @@ def options() -> argparse.ArgumentParser:
     parser.add_argument("--search", action="store_true", help="repository search (the "
                         "API's and Docker's /v1/search) on a site with 100k repositories "
                         "(x --scale), 10k namespaces, 250k tags; p99 <= 50 ms")
+    parser.add_argument("--metrics-cost", action="store_true", help="what Prometheus metrics "
+                        "cost on /token: authsvc with metrics off and on, alternately")
     parser.add_argument("--scale", type=float, default=1.0, help="growth and search data "
                         "scale (default 1.0; 0.1 = 10k users, 1k namespaces, 100k grants; "
                         "search: 10k repositories)")
@@ -102,8 +105,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if any(not key or not sep for key, sep, _ in settings):
         parser.error("--set takes KEY=VALUE, e.g. --set TOKEN_CACHE_SECONDS=0")
     args.settings = {key.removeprefix("AUTHSVC_"): value for key, _, value in settings}
-    if args.growth and args.search:
-        parser.error("--growth or --search, not both")
+    if args.growth + args.search + args.metrics_cost > 1:
+        parser.error("one of --growth, --search and --metrics-cost")
     known = SEARCH_KINDS if args.search else KINDS
     args.kinds = ([k.strip() for k in args.kinds.split(",") if k.strip()]
                   if args.kinds is not None else list(known))
@@ -150,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="authsvc-bench-"))
     started = time.monotonic()
-    mode = ("growth" if args.growth else "search" if args.search else "quick" if args.quick
-            else "normal")
+    mode = ("growth" if args.growth else "search" if args.search
+            else "metrics-cost" if args.metrics_cost else "quick" if args.quick else "normal")
     report: dict[str, Any] = {
         "mode": mode, "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "args": {k: v for k, v in vars(args).items()},
@@ -196,6 +199,8 @@ def run(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> bool:
         return growth_mode(args, tmp, report, src)
     if args.search:
         return search_mode(args, tmp, report, src)
+    if args.metrics_cost:
+        return metrics_cost_mode(args, tmp, report, src)
     return normal_mode(args, tmp, report, src)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, delete, func, or_, select
 from authsvc.db.models import DbSession, LoginFailure
 from authsvc.db.reads import Reads
 from authsvc.errors import TooManyAttempts
+from authsvc.observability.metrics import metrics
 
 #: Failures counted for one or two keys (``second`` repeats ``first`` when there is one).
 WINDOWS = (select(LoginFailure.key, func.count(LoginFailure.id), func.min(LoginFailure.at))
@@ -255,6 +256,7 @@ class LoginThrottle:
         for kind, key in keys:
             count, oldest = counted.get(key, (0, now))
             if count - included >= self.limits[kind]:
+                metrics().lockouts[kind].inc()
                 raise TooManyAttempts(max(1, int(oldest + self.window - now) + 1))
 
     def attempt(self, username: str | None, address: str | None) -> Attempt:

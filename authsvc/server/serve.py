@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import multiprocessing.util
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -22,8 +23,13 @@ from granian.log import LogLevels
 from granian.server.common import AbstractServer
 
 from authsvc.app import create_app
-from authsvc.config import ENV_PREFIX
+from authsvc.config import ENV_PREFIX, metrics_enabled
 from authsvc.db.services import services_of
+from authsvc.observability.metrics import (
+    MULTIPROC_VARIABLE,
+    mark_process_dead,
+    use_multiprocess,
+)
 from authsvc.pki.certs import CertPaths, check_private_key_file
 from authsvc.server.rsgi_bridge import BodyFirstWSGI, WSGIApp
 
@@ -41,6 +47,8 @@ ACCESS_FORMAT = '%(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms)
 WORKER_KILL_TIMEOUT = 5
 # prctl(2): the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
+#: The folder, in the instance folder, of each ``authsvc serve`` run's metrics folder.
+METRICS_FOLDER = "metrics"
 
 # One handler, on the root logger: authsvc's INFO lines (audit events among them), granian's
 # own and access lines, and other libraries' warnings, each once, in one format, written in
@@ -110,8 +118,54 @@ def worker_app() -> BodyFirstWSGI:
     start_worker()
     app = create_app()
     services_of(app).issuer  # noqa: B018 - load the key, compute its kid: at start
+    directory = os.environ.get(MULTIPROC_VARIABLE)
+    if directory and metrics_enabled(app.config):
+        share_metrics(Path(directory))
     return body_first(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"],
                       app.config["BODY_TIMEOUT"])
+
+
+def share_metrics(directory: Path) -> None:
+    """Keep this worker's metrics in ``directory``, where every worker's are added up by the
+    one that answers a scrape; when the worker ends (``start_worker`` runs atexit handlers),
+    its live values are marked dead."""
+    use_multiprocess(directory)
+    atexit.register(mark_process_dead, os.getpid(), directory)
+
+
+def metrics_directory(instance_path: Path) -> Path:
+    """A new, empty, owner-only folder for this run's metrics, ``instance/metrics/<pid>``
+    (removed when this process ends); the folders of runs whose process is gone are removed
+    first, those of another run still going are left alone."""
+    base = instance_path / METRICS_FOLDER
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    base.chmod(0o700)
+    for old in base.iterdir():
+        if not old.name.isdigit() or int(old.name) == os.getpid() or not running(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    directory = base / str(os.getpid())
+    directory.mkdir(mode=0o700)
+    directory.chmod(0o700)
+    atexit.register(remove_metrics_directory, directory, os.getpid())
+    return directory
+
+
+def remove_metrics_directory(directory: Path, owner: int) -> None:
+    """Remove ``directory``, in the process that made it only: the workers (forked from it)
+    inherit its atexit handlers and run them when they end."""
+    if os.getpid() == owner:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def running(pid: int) -> bool:
+    """Whether a process ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,
@@ -120,7 +174,8 @@ def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: 
     stop them all.
 
     The workers read their settings as this process did, from the environment and
-    ``instance_path``. Raises CertificateError, before anything starts, when the HTTPS key
+    ``instance_path``; with metrics on they count into this run's ``metrics_directory``.
+    Raises CertificateError, before anything starts, when the HTTPS key
     is missing or group or others may read it.
     """
     certs = CertPaths(certs_root)
@@ -128,6 +183,7 @@ def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: 
     # The folders as resolved here, whatever the working directory of a worker.
     os.environ[f"{ENV_PREFIX}_INSTANCE"] = str(instance_path)
     os.environ[f"{ENV_PREFIX}_CERTS_DIR"] = str(certs_root)
+    os.environ[MULTIPROC_VARIABLE] = str(metrics_directory(instance_path))
     granian(WORKER_TARGET, certs, host, port, workers, threads).serve()
 
 

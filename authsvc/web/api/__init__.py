@@ -20,6 +20,7 @@ from authsvc.db.audit import NO_ORIGIN, Origin, enter_origin, leave_origin, set_
 from authsvc.db.models import db
 from authsvc.db.services import services_of
 from authsvc.errors import AuthsvcError, InvalidRequest
+from authsvc.observability.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def answer_for(error: Exception) -> ErrorAnswer:
     if isinstance(error, OperationalError | InterfaceError):
         # The database is unreachable or busy: 503 with a retry hint, never a traceback.
         log.error("database unavailable: %s", type(error.orig).__name__)
+        metrics().database_errors.inc()
         db.session.remove()
         return database_unavailable()
     log.error("unhandled error", exc_info=error)

@@ -12,11 +12,13 @@ secret is right; an event that is malformed is reported and skipped, the others 
 import logging
 
 from flask import Response, jsonify, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from authsvc.core.error_bodies import api_answer
 from authsvc.core.opaque_secrets import utc_now
 from authsvc.core.registry_events import parse_envelope
-from authsvc.errors import AuthenticationFailed, AuthsvcError, CertificateError
+from authsvc.errors import AuthenticationFailed, AuthsvcError, CertificateError, MalformedBody
+from authsvc.observability.metrics import metrics
 from authsvc.web.api import flask_response
 from authsvc.web.api.admin import bp, state
 from authsvc.web.api.auth_header import authorization
@@ -57,17 +59,34 @@ def require_secret() -> Response | None:
 
 @bp.post("/registry/events")
 def registry_events() -> Response:
-    refused = require_secret()
+    counted = metrics().notifications
+    try:
+        refused = require_secret()
+    except AuthenticationFailed:
+        counted["unauthorized"].inc()
+        raise
     if refused is not None:
+        counted["unavailable"].inc()
         return refused
-    envelope = parse_envelope(request.get_data(cache=False))
+    try:
+        envelope = parse_envelope(request.get_data(cache=False))
+    except MalformedBody:
+        counted["malformed"].inc()
+        raise
     for reason in envelope.rejected:
         log.warning("skipped a registry notification: %s", reason)
     try:
         outcome = state().events.record(envelope.events)
     except Exception as e:  # whatever it was, the registry sends them again
         log.warning("registry notifications not stored: %s", type(e).__name__)
+        counted["unavailable"].inc()
+        if isinstance(e, OperationalError | InterfaceError):
+            metrics().database_errors.inc()
         return unavailable("the events could not be stored now; the registry will send them "
                            "again")
+    for name, count in (("recorded", outcome.recorded), ("duplicate", outcome.duplicates),
+                        ("ignored", envelope.ignored), ("rejected", len(envelope.rejected))):
+        if count:
+            counted[name].inc(count)
     return jsonify(recorded=outcome.recorded, duplicates=outcome.duplicates,
                    ignored=envelope.ignored, rejected=list(envelope.rejected))

@@ -18,7 +18,13 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Flask, Response
-from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+)
 
 from authsvc.core.client_address import client_address
 from authsvc.core.error_bodies import ErrorAnswer, oauth_answer
@@ -36,7 +42,8 @@ from authsvc.db.audit import (
     set_origin,
 )
 from authsvc.db.services import Services, services_of
-from authsvc.errors import AuthsvcError, InvalidRequest
+from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, TooManyAttempts
+from authsvc.observability.metrics import metrics
 from authsvc.web.api import HSTS, answer_for, refuse_nul
 from authsvc.web.api.auth_header import subject_from_header
 from authsvc.web.api.body_limit import WSGIApp
@@ -119,8 +126,10 @@ class TokenEndpoint:
                 return Response(status=200, headers={"Allow": ALLOWED})
             return answer_for(MethodNotAllowed(ALLOWED.split(", ")))
         except OAuthError as error:
+            metrics().tokens_refused[refusal_reason(error.original)].inc()
             return oauth_answer(error.original)
         except Exception as error:  # every error gets its JSON answer
+            metrics().tokens_refused[refusal_reason(error)].inc()
             return answer_for(error)
 
     def audited(self, values: Callable[[], Parameters],
@@ -222,7 +231,34 @@ class TokenEndpoint:
             Event("token.issued", service=service, requested=" ".join(map(str, scopes)),
                   granted=granted, detail=f"grant_type={grant_type}"),
             actor=subject.name or "")
+        metrics().tokens_issued[metric_grant_type(subject, grant_type)].inc()
         return issued, granted
+
+
+def metric_grant_type(subject: Subject, grant_type: str) -> str:
+    """The grant type a token is counted under: ``anonymous``, ``password``, ``access_token``
+    (an access token given as the password, GET or POST) or ``refresh_token``."""
+    if subject.name is None:
+        return "anonymous"
+    if grant_type == "refresh_token":
+        return "refresh_token"
+    return "access_token" if subject.limit is not None else "password"
+
+
+def refusal_reason(error: Exception) -> str:
+    """The reason a refused token request is counted under (``REFUSAL_REASONS``)."""
+    if isinstance(error, AuthenticationFailed):
+        return "bad_credentials"
+    if isinstance(error, TooManyAttempts):
+        return "locked_out"
+    if isinstance(error, OperationalError | InterfaceError):
+        return "database_unavailable"
+    if isinstance(error, AuthsvcError):
+        return "bad_request" if error.status < 500 else "error"
+    if isinstance(error, HTTPException):
+        return "bad_request" if (error.code or 500) < 500 else "error"
+    # raw bytes in the query that are not UTF-8: answered 400
+    return "bad_request" if isinstance(error, UnicodeError) else "error"
 
 
 def wants_refresh_token(subject: Subject) -> bool:
