@@ -191,3 +191,10 @@ def test_users_create_one_and_own_it_when_allowed(app: Flask, people: None) -> N
     assert bad.status_code == 422 and 'id="owners-error"' in bad.get_data(as_text=True)
     with app.app_context():
         assert not services_of(app).orgs.exists("umbrella")
+
+
+def test_an_org_repository_without_grants_says_who_reaches_it(app: Flask,
+                                                               people: None) -> None:
+    push(app, "acme/app")
+    page = get(as_user(app, "alice"), "/ui/r/acme/app").get_data(as_text=True)
+    assert "No grants: only the owners and teams of acme, and admins, reach" in page

@@ -10,7 +10,7 @@ from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.utils import redirect
 
-from authsvc.core.policy import DELETE, held_actions
+from authsvc.core.policy import DELETE, held_actions, namespace_of
 from authsvc.db.models import Repository
 from authsvc.db.registry_sync import delete_images, delete_tag
 from authsvc.errors import AuthsvcError, InvalidName
@@ -43,7 +43,18 @@ def admin_context(repo: Repository, grant_form: GrantForm | None = None) -> dict
         "grant_form": grant_form or GrantForm(formdata=None),
         "revoke_form": RevokeForm(formdata=None),
         "deleter": may_delete(repo.name),
+        "reach": reach_without_grants(repo.name),
     }
+
+
+def reach_without_grants(name: str) -> str:
+    """Who reaches ``name`` when it has no grants, as the grants section says it."""
+    namespace = namespace_of(name)
+    if namespace is None:
+        return "admins"
+    if state().orgs.exists(namespace):
+        return f"the owners and teams of {namespace}, and admins,"
+    return f"{namespace} and admins"
 
 
 def render_with_grants(repo: Repository, grant_form: GrantForm, status: int,
