@@ -8,9 +8,8 @@ import json
 import os
 import shutil
 import sqlite3
-import stat
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from authsvc.db.schema import head_revision, upgrade
 from authsvc.db.services import services_of
 from authsvc.pki.web_secret import ensure_key, key_path
 from tests.conftest import PASSWORD, TEST_CONFIG
+from tests.test_file_modes import mode, umask_022  # noqa: F401 - umask_022: autouse fixture
 
 KEYS = {"ca-key.pem", "authsvc-key.pem", "registry-key.pem", "token-signing-key.pem",
         "web-secret-key", "notification-secret.json"}
@@ -31,20 +31,6 @@ PUBLIC = {"ca.pem", "authsvc.pem", "registry.pem", "token-signing.pem", "rootcer
           "jwks.json"}
 
 Invoke = Callable[..., Result]
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    """The common umask: a file nobody restricts would come out 0644."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def site_app(root: Path, monkeypatch: pytest.MonkeyPatch, **settings: object) -> Flask:

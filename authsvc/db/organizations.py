@@ -124,12 +124,7 @@ class Organizations:
                                                                           autoescape=True)))
         self.session.execute(delete(Repository).where(Repository.name.startswith(
             inside, autoescape=True)))
-        self.session.execute(delete(TeamPermission).where(TeamPermission.team_id.in_(
-            select(Team.id).where(Team.org_id == org.id))))
-        self.session.execute(delete(TeamMember).where(TeamMember.team_id.in_(
-            select(Team.id).where(Team.org_id == org.id))))
-        self.session.execute(delete(Team).where(Team.org_id == org.id))
-        self.session.execute(delete(OrgOwner).where(OrgOwner.org_id == org.id))
+        # its owners, teams, members and permissions go with it (ON DELETE CASCADE)
         self.session.delete(org)
         self.audit.add(Event("org.deleted", target=name,
                              detail=f"repositories={count}" + (" forced" if force else "")))
@@ -212,10 +207,8 @@ class Organizations:
         return self.team(org_name, team)
 
     def delete_team(self, org_name: str, team: str) -> None:
-        row = self._team(org_name, team)
-        self.session.execute(delete(TeamPermission).where(TeamPermission.team_id == row.id))
-        self.session.execute(delete(TeamMember).where(TeamMember.team_id == row.id))
-        self.session.delete(row)
+        # its members and permissions go with it (ON DELETE CASCADE)
+        self.session.delete(self._team(org_name, team))
         self.audit.add(Event("team.deleted", target=f"{org_name}/{team}"))
         self.session.commit()
 
@@ -225,9 +218,7 @@ class Organizations:
     def add_member(self, org_name: str, team: str, username: str) -> None:
         validate_username(username)
         row = self._team(org_name, team)
-        found = self.session.execute(select(TeamMember).where(
-            TeamMember.team_id == row.id, TeamMember.username == username)).scalar()
-        if found is not None:
+        if self._member(row, username) is not None:
             return
         self.session.add(TeamMember(team_id=row.id, username=username))
         self.audit.add(Event("team.member_added", target=f"{org_name}/{team}",
@@ -235,9 +226,7 @@ class Organizations:
         commit_or_conflict(self.session, f"the team {team!r} changed concurrently; retry")
 
     def remove_member(self, org_name: str, team: str, username: str) -> None:
-        row = self._team(org_name, team)
-        found = self.session.execute(select(TeamMember).where(
-            TeamMember.team_id == row.id, TeamMember.username == username)).scalar()
+        found = self._member(self._team(org_name, team), username)
         if found is None:
             raise NotFound(f"{username[:300]!r} is not in the team {team!r}")
         self.session.delete(found)
@@ -251,8 +240,7 @@ class Organizations:
         validate_permission(permission)
         validate_team_target(org_name, target)
         row = self._team(org_name, team)
-        found = self.session.execute(select(TeamPermission).where(
-            TeamPermission.team_id == row.id, TeamPermission.target == target)).scalar()
+        found = self._permission(row, target)
         if found is None:
             self.session.add(TeamPermission(team_id=row.id, target=target,
                                             permission=permission))
@@ -263,9 +251,7 @@ class Organizations:
         commit_or_conflict(self.session, f"the team {team!r} changed concurrently; retry")
 
     def remove_permission(self, org_name: str, team: str, target: str) -> None:
-        row = self._team(org_name, team)
-        found = self.session.execute(select(TeamPermission).where(
-            TeamPermission.team_id == row.id, TeamPermission.target == target)).scalar()
+        found = self._permission(self._team(org_name, team), target)
         if found is None:
             raise NotFound(f"the team {team!r} has no permission on {target[:300]!r}")
         self.session.delete(found)
@@ -292,6 +278,16 @@ class Organizations:
     def _owner_row(self, org: Organization, username: str) -> OrgOwner | None:
         found: OrgOwner | None = self.session.execute(select(OrgOwner).where(
             OrgOwner.org_id == org.id, OrgOwner.username == username)).scalar()
+        return found
+
+    def _member(self, team: Team, username: str) -> TeamMember | None:
+        found: TeamMember | None = self.session.execute(select(TeamMember).where(
+            TeamMember.team_id == team.id, TeamMember.username == username)).scalar()
+        return found
+
+    def _permission(self, team: Team, target: str) -> TeamPermission | None:
+        found: TeamPermission | None = self.session.execute(select(TeamPermission).where(
+            TeamPermission.team_id == team.id, TeamPermission.target == target)).scalar()
         return found
 
     def _team(self, org_name: str, team: str) -> Team:
