@@ -122,7 +122,7 @@ def snapshot(runner: FlaskCliRunner, state: Services) -> tuple[object, ...]:
     (["org", "create", "alice"], "the name 'alice' is taken by a user or an organisation"),
     (["org", "create", "acme"], "the name 'acme' is taken by a user or an organisation"),
     (["user", "add", "acme", "--robot"], "the name 'acme' is taken by an organisation"),
-    (["org", "create", "Acme"], "invalid user name"),
+    (["org", "create", "Acme"], "invalid organisation name"),
     (["org", "create", "beta", "--owner", "Bob"], "invalid user name"),
     (["team", "create", "acme", "devs"], "the team 'devs' already exists in 'acme'"),
     (["team", "create", "acme", "Dev Ops"], "invalid team name"),

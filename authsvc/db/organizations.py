@@ -85,7 +85,7 @@ class Organizations:
     def create(self, name: str, owners: Sequence[str] = ()) -> OrgView:
         """Add the organisation ``name`` owned by ``owners`` (user names). Raises InvalidName,
         Conflict when a user or an organisation holds the name."""
-        validate_username(name)
+        self._check_name(name, "organisation")
         for owner in owners:
             validate_username(owner)
         lock_name(self.session, name)
@@ -199,7 +199,7 @@ class Organizations:
     # -- teams ------------------------------------------------------------------------------
     def create_team(self, org_name: str, team: str, description: str = "") -> TeamView:
         org = self._get(org_name)
-        self._check_team_name(team)
+        self._check_name(team, "team")
         validate_description(description)
         self.session.add(Team(org_id=org.id, name=team, description=description))
         self.audit.add(Event("team.created", target=f"{org_name}/{team}"))
@@ -299,11 +299,12 @@ class Organizations:
         return found
 
     @staticmethod
-    def _check_team_name(team: str) -> None:
+    def _check_name(name: str, kind: str) -> None:
+        """InvalidName naming ``kind`` (organisation, team) unless ``name`` is one."""
         try:
-            validate_username(team)
+            validate_username(name)
         except InvalidName:
-            raise InvalidName(f"invalid team name {team[:300]!r}: use lower-case letters and "
+            raise InvalidName(f"invalid {kind} name {name[:300]!r}: use lower-case letters and "
                               "digits, with . _ __ or - between them") from None
 
     def _team_view(self, team: Team) -> TeamView:

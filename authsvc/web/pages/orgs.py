@@ -101,7 +101,7 @@ def create_organization() -> ResponseReturnValue:
     try:
         org = state().orgs.create(form.name.data or "", owners)
     except AuthsvcError as e:
-        form.name.errors = [*form.name.errors, e.message.replace("user name", "name")]
+        form.name.errors = [*form.name.errors, e.message]
         return render_orgs(form, 422 if e.status < 500 else e.status)
     return redirect(org_page(org.name), code=303)
 
