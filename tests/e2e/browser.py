@@ -28,7 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -207,10 +211,17 @@ class Browser:
 
 
 def _is_stale(element: WebElement) -> bool:
+    """Whether ``element`` has left the page. While the next page replaces it, chromedriver
+    may say so as "Node with given id does not belong to the document" (a plain
+    WebDriverException) instead of a stale reference: the same answer."""
     try:
         element.is_enabled()
     except StaleElementReferenceException:
         return True
+    except WebDriverException as e:
+        if "does not belong to the document" in (e.msg or ""):
+            return True
+        raise
     return False
 
 
