@@ -7,6 +7,10 @@ database, no policy, no audit: the floor of "a Python token endpoint" behind the
 ``bcrypt``: the same, after verifying the Basic password against a bcrypt hash (cost
 ``--bcrypt-rounds``) on every request: what a service without a credential cache pays.
 
+``ceiling``: a bare WSGI function (no Flask) that answers every request with one token answer
+signed at start, with no access line: what the server alone costs per request, the ceiling no
+token service behind it can pass (issue 16).
+
 Run behind the very server ``authsvc serve`` runs (``authsvc.server.serve.granian``: the same HTTPS
 certificates, TLS, workers, threads, keep-alive and access log)::
 
@@ -22,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import jwt
@@ -35,13 +42,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, Response, jsonify, request
 
+from authsvc.config import DEFAULTS
 from authsvc.pki.certs import CertPaths
 from authsvc.pki.signing_keys import libtrust_key_id  # once, at start: the kid authsvc uses
-from authsvc.server.rsgi_bridge import BodyFirstWSGI
-from authsvc.server.serve import body_first, granian
+from authsvc.server.rsgi_bridge import BodyFirstWSGI, WSGIApp
+from authsvc.server.serve import (
+    THREADS_VARIABLE,
+    body_first,
+    freeze_startup_objects,
+    granian,
+    start_worker,
+)
+from bench.seed import PRIVATE_REPO
 
 ISSUER = "authsvc"
 TTL = 900
+MAX_BODY = DEFAULTS["MAX_REQUEST_BYTES"]
+BODY_TIMEOUT = DEFAULTS["BODY_TIMEOUT"]
 
 
 def _access(scopes: list[str]) -> list[dict[str, object]]:
@@ -54,10 +71,12 @@ def _access(scopes: list[str]) -> list[dict[str, object]]:
     return access
 
 
-def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
-               password: str = "") -> Flask:
-    if mode not in ("sign", "bcrypt"):
-        raise ValueError(f"mode must be sign or bcrypt, not {mode!r}")
+Signer = Callable[[str, str, list[str]], dict[str, object]]
+
+
+def token_signer(certs_dir: str | Path) -> Signer:
+    """``body(sub, service, scopes)``: a token answer signed with the site's signing key, with
+    the header and claims authsvc gives its tokens."""
     certs = CertPaths(Path(certs_dir))
     key = serialization.load_pem_private_key(certs.signing_key.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
@@ -67,6 +86,41 @@ def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
     headers = {"kid": libtrust_key_id(key.public_key()),
                "x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER))
                        .decode("ascii")]}
+
+    def body(sub: str, service: str, scopes: list[str]) -> dict[str, object]:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "sub": sub, "aud": service, "iat": now, "nbf": now - 5,
+                  "exp": now + TTL, "jti": secrets.token_urlsafe(16), "access": _access(scopes)}
+        token = jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+        return {"token": token, "access_token": token, "expires_in": TTL,
+                "issued_at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    return body
+
+
+def ceiling_app(certs_dir: str | Path) -> WSGIApp:
+    """The ``ceiling`` mode: one answer, signed once (a token of the usual size), for every
+    request to ``/token`` (404 elsewhere)."""
+    answer = json.dumps(token_signer(certs_dir)(
+        "", "registry", [f"repository:{PRIVATE_REPO}:pull,push"])).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(answer))),
+               ("Cache-Control", "no-store")]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"] != "/token":
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return []
+        start_response("200 OK", headers)
+        return [answer]
+
+    return app
+
+
+def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
+               password: str = "") -> Flask:
+    if mode not in ("sign", "bcrypt"):
+        raise ValueError(f"mode must be sign or bcrypt, not {mode!r}")
+    body = token_signer(certs_dir)
     stored = (bcrypt.hashpw(password.encode(), bcrypt.gensalt(bcrypt_rounds))
               if mode == "bcrypt" else b"")
 
@@ -82,14 +136,6 @@ def create_app(mode: str, certs_dir: str | Path, bcrypt_rounds: int = 10,
             response.status_code = 401
             return response
         return auth.username or ""
-
-    def body(sub: str, service: str, scopes: list[str]) -> dict[str, object]:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "sub": sub, "aud": service, "iat": now, "nbf": now - 5,
-                  "exp": now + TTL, "jti": secrets.token_urlsafe(16), "access": _access(scopes)}
-        token = jwt.encode(claims, key, algorithm=algorithm, headers=headers)
-        return {"token": token, "access_token": token, "expires_in": TTL,
-                "issued_at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     @app.get("/token")
     def get_token() -> Response:
@@ -122,16 +168,24 @@ def app_from_env() -> Flask:
 
 
 def served_app_from_env() -> BodyFirstWSGI:
-    """Factory for ``authsvc.server.serve.granian``: the app as ``authsvc serve`` serves its own."""
-    return body_first(app_from_env().wsgi_app, max_body=65536, body_timeout=10)
+    """Factory for ``authsvc.server.serve.granian``: the app as ``authsvc serve`` serves its own
+    (the ceiling without the access line)."""
+    start_worker()
+    if os.environ.get("BENCH_BASELINE_MODE") == "ceiling":
+        served = BodyFirstWSGI(ceiling_app(os.environ["BENCH_CERTS_DIR"]),
+                               threads=int(os.environ.get(THREADS_VARIABLE, "4")),
+                               max_body=MAX_BODY, body_timeout=BODY_TIMEOUT)
+    else:
+        served = body_first(app_from_env().wsgi_app, max_body=MAX_BODY,
+                            body_timeout=BODY_TIMEOUT)
+    freeze_startup_objects()
+    return served
 
 
 def serve_gthread(app: Flask, certs: Path, host: str, port: int, workers: int,
                   threads: int) -> None:
     """gunicorn with gthread workers, TLS 1.2+, keep-alive and an access log."""
     import ssl
-    from collections.abc import Callable
-    from typing import Any
 
     from gunicorn.app.base import BaseApplication
 
@@ -158,7 +212,7 @@ def serve_gthread(app: Flask, certs: Path, host: str, port: int, workers: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("sign", "bcrypt"), default="sign")
+    parser.add_argument("--mode", choices=("sign", "bcrypt", "ceiling"), default="sign")
     parser.add_argument("--server", choices=("authsvc", "gthread"), default="authsvc",
                         help="authsvc: behind the server `authsvc serve` runs (granian); "
                         "gthread: behind gunicorn's threaded workers")
@@ -171,7 +225,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update({"BENCH_BASELINE_MODE": args.mode, "BENCH_CERTS_DIR": args.certs,
                        "BENCH_BCRYPT_ROUNDS": str(args.bcrypt_rounds)})
-    if args.server == "gthread":
+    if args.server == "gthread" and args.mode != "ceiling":
         serve_gthread(app_from_env(), Path(args.certs), args.host, args.port, args.workers,
                       args.threads)
         return

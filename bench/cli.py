@@ -41,6 +41,9 @@ def options() -> argparse.ArgumentParser:
         "baselines on loopback (HTTPS, the configured server, wrk).")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run "
                         "(default 10; 1 with --quick)")
+    parser.add_argument("--passes", type=int, default=None, help="interleaved passes over "
+                        "the kinds, the ceiling and authsvc measured in each; judged on the "
+                        "median (default 3; 1 with --quick)")
     parser.add_argument("--warmup", type=int, default=None, help="seconds of discarded load "
                         "before each run (default duration/5, at least 1)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections "
@@ -101,6 +104,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.scale = 0.01
     if args.warmup is None:
         args.warmup = max(1, args.duration // 5)
+    if args.passes is None:
+        args.passes = 1 if args.quick else 3
     settings = [item.partition("=") for item in args.settings]
     if any(not key or not sep for key, sep, _ in settings):
         parser.error("--set takes KEY=VALUE, e.g. --set TOKEN_CACHE_SECONDS=0")
@@ -117,7 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--database both only with --growth or --search")
     args.databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     if min(args.duration, args.connections, args.threads, args.workers,
-           args.server_threads) < 1 or args.scale <= 0:
+           args.server_threads, args.passes) < 1 or args.scale <= 0:
         parser.error("durations, counts and --scale must be positive")
     return args
 

@@ -17,18 +17,21 @@ CLIENT_ID = "docker"
 class Kind:
     name: str
     title: str
-    #: The same-run server the req/s target compares against: "baseline" or "bcrypt".
+    #: authsvc's req/s target: at least this fraction of the ceiling's (the server alone,
+    #: answering a fixed token body) in the same run.
+    min_ceiling: float
+    #: The same-run Python baseline authsvc is also compared with (shown, not judged):
+    #: "baseline" (signs per request) or "bcrypt" (checks the password too).
     reference: str
-    min_ratio: float
     basic_auth: bool
     method: str = "GET"
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("anon", "anonymous pull of a public repository", "baseline", 1.5, False),
-    Kind("basic", "Basic auth, push+pull on own repository", "bcrypt", 50.0, True),
-    Kind("refresh", "OAuth2 refresh grant (POST /token)", "baseline", 1.0, False, "POST"),
-    Kind("burst", "docker push burst: same Basic credentials, 10 scopes", "bcrypt", 50.0, True),
+    Kind("anon", "anonymous pull of a public repository", 0.35, "baseline", False),
+    Kind("basic", "Basic auth, push+pull on own repository", 0.30, "bcrypt", True),
+    Kind("refresh", "OAuth2 refresh grant (POST /token)", 0.30, "baseline", False, "POST"),
+    Kind("burst", "docker push burst: same Basic credentials, 10 scopes", 0.30, "bcrypt", True),
 )}
 
 

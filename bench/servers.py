@@ -27,8 +27,8 @@ HOST = "127.0.0.1"  # loopback only, never anything else
 
 @dataclass
 class Server:
-    #: "authsvc", "baseline" (signs per request), "gthread" (the same behind gunicorn) or
-    #: "bcrypt" (bcrypt + sign)
+    #: "authsvc", "ceiling" (a fixed answer: the server alone), "baseline" (signs per
+    #: request), "gthread" (the same behind gunicorn) or "bcrypt" (bcrypt + sign)
     role: str
     port: int
     process: subprocess.Popen[bytes]
@@ -41,8 +41,8 @@ class Server:
 
     @property
     def label(self) -> str:
-        return {"authsvc": "authsvc", "baseline": "baseline", "gthread": "baseline-gthread",
-                "bcrypt": "bcrypt-baseline"}[self.role]
+        return {"authsvc": "authsvc", "ceiling": "ceiling", "baseline": "baseline",
+                "gthread": "baseline-gthread", "bcrypt": "bcrypt-baseline"}[self.role]
 
     @property
     def url(self) -> str:
@@ -70,7 +70,7 @@ def start_server(role: str, site: Site, args: argparse.Namespace, tmp: Path) -> 
         cwd = site.root
     else:
         argv = [python(), "-m", "bench.baseline_app", "--mode",
-                "bcrypt" if role == "bcrypt" else "sign",
+                role if role in ("bcrypt", "ceiling") else "sign",
                 "--server", "gthread" if role == "gthread" else "authsvc",
                 "--certs", str(certs), "--host", HOST, "--port", str(port),
                 "--workers", str(args.workers), "--threads", str(args.server_threads),
@@ -129,13 +129,15 @@ def get_refresh_token(server: Server, ca: Path) -> str:
 
 def preflight(server: Server, ca: Path, kind: Kind, refresh_token: str) -> None:
     """Each distinct request once: 200 and a token that grants what was asked (authsvc must
-    not look fast by denying)."""
+    not look fast by denying; the ceiling's one answer is the same for every request)."""
     expected = ["pull"] if kind.name == "anon" else ["pull", "push"]
     for method, path, body, headers in requests_for(kind, refresh_token):
         status, answer = send(server, ca, method, path, body, headers)
         if status != 200:
             raise BenchError(f"{server.label} {kind.name}: {method} {path} answered {status}: "
                              f"{answer[:300]!r}")
+        if server.role == "ceiling":
+            continue
         access = token_claims(answer)["access"]
         if not access or access[0]["actions"] != expected:
             raise BenchError(f"{server.label} {kind.name}: token access {access!r}, expected "

@@ -20,6 +20,9 @@ from authsvc.db.schema import (
 )
 from tests.conftest import TEST_DATABASE_URL
 
+#: Reaches PostgreSQL itself: kept in the PostgreSQL run.
+pytestmark = pytest.mark.database
+
 
 def engines(tmp_path: Path) -> list[str]:
     """A SQLite file, and a PostgreSQL database named after the test database (so that runs

@@ -15,6 +15,8 @@ import pytest
 from e2e.processes import settle_log
 from test_tls import LOOPBACK, Live, running_server
 
+from authsvc.observability.log_lines import info_line
+from authsvc.server import log_output
 from authsvc.server.log_output import PIPE_BUF, BatchingStreamHandler, LogFormatter
 from authsvc.server.serve import ACCESS_FORMAT, LOG_FORMAT
 
@@ -84,6 +86,68 @@ def test_the_formatter_dates_lines_as_logging_does() -> None:
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert ours.format(record) == theirs.format(record)
+
+
+# -- lines given directly (observability.log_lines) ------------------------------------------------
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("message", ["GET /token 200", 'x\n{"forged": 1}\u2028', "é ünï"],
+                         ids=repr)
+def test_a_line_given_directly_is_the_line_its_record_would_make(
+        message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    created = 1_700_000_000.25
+    monkeypatch.setattr(log_output.time, "time", lambda: created)
+    record = logging.LogRecord("authsvc.db.audit", logging.INFO, __file__, 1, message, None,
+                               None)
+    record.created, record.msecs = created, 250.0
+    stream = Recorder()
+    handler = BatchingStreamHandler(stream, interval=60)  # type: ignore[arg-type]
+    handler.setFormatter(LogFormatter(LOG_FORMAT))
+    handler.queue_line("authsvc.db.audit", "INFO", message)
+    handler.flush()
+    assert stream.writes == [written(record)]
+
+
+def test_info_line_skips_the_record_when_the_server_handler_is_the_only_one() -> None:
+    stream = Recorder()
+    handler = BatchingStreamHandler(stream, interval=60)  # type: ignore[arg-type]
+    handler.setFormatter(LogFormatter(LOG_FORMAT))
+    handler.handle = lambda record: pytest.fail("made a record")  # type: ignore[method-assign]
+    info_line(logger_with(handler, "direct"), "hello")
+    handler.flush()
+    assert len(stream.writes) == 1 and stream.writes[0].endswith(
+        "authsvc-test-log-output.direct: hello\n")
+
+
+def test_info_line_goes_through_logging_when_another_handler_listens() -> None:
+    """A test's capture handler, or an operator's second handler, sees every line."""
+    stream = Recorder()
+    server = BatchingStreamHandler(stream, interval=60)  # type: ignore[arg-type]
+    capture = ListHandler()
+    log = logger_with(server, "two")
+    log.addHandler(capture)
+    info_line(log, "hello")
+    server.flush()
+    assert [r.getMessage() for r in capture.records] == ["hello"]
+    assert stream.writes == ["hello\n"]
+
+
+def test_info_line_writes_nothing_below_the_loggers_level() -> None:
+    stream = Recorder()
+    handler = BatchingStreamHandler(stream, interval=60)  # type: ignore[arg-type]
+    log = logger_with(handler, "quiet")
+    log.setLevel(logging.WARNING)
+    info_line(log, "hello")
+    handler.flush()
+    assert stream.writes == []
 
 
 def test_a_forked_worker_does_not_write_its_parents_lines_again(tmp_path: Path) -> None:

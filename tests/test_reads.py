@@ -22,6 +22,9 @@ from authsvc.db.refresh_tokens import REDEEM
 from authsvc.db.schema import empty_postgres_database, upgrade
 from authsvc.db.services import Services
 
+#: Reaches PostgreSQL itself: kept in the PostgreSQL run.
+pytestmark = pytest.mark.database
+
 USERS = select(User.username, User.admin, User.created_at).where(
     User.username.like(bindparam("pattern"))).order_by(User.username)
 

@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from authsvc.core.escaping import one_line
 from authsvc.db.models import AuditEvent, DbSession, engine_of
+from authsvc.observability.log_lines import info_line
 
 log = logging.getLogger("authsvc.audit")
 #: The actions of a request that was refused; every other action is something that happened.
@@ -127,7 +128,7 @@ def _columns(event: Event, actor: str | None, now: datetime) -> dict[str, Any]:
                      "remote_addr": values["remote_addr"], "client_id": values["client_id"],
                      **event.extra})
         # one line whatever the fields hold, even through another formatter than authsvc's
-        log.info(one_line(json.dumps(line, sort_keys=True, ensure_ascii=False)))
+        info_line(log, one_line(json.dumps(line, sort_keys=True, ensure_ascii=False)))
     return values
 
 

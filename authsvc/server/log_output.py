@@ -14,6 +14,7 @@ whole record, a traceback included.
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -26,6 +27,10 @@ FLUSH_INTERVAL = 0.05
 #: Writes up to this size reach a pipe whole, never interleaved with another process's.
 PIPE_BUF = 4096
 
+#: The record fields ``LogFormatter.format_line`` knows without a record.
+LINE_FIELDS = frozenset({"asctime", "process", "levelname", "name", "message"})
+
+
 class LogFormatter(logging.Formatter):
     """A Formatter that writes each record on one line (``one_line``), and formats each
     second's date once (``time.strftime`` per line is a good part of a line's cost), with the
@@ -35,6 +40,20 @@ class LogFormatter(logging.Formatter):
         super().__init__(fmt, datefmt)
         self._second: int | None = None
         self._date = ""
+        fields = set(re.findall(r"%\((\w+)\)", self._fmt or ""))
+        #: Whether ``format_line`` can write this format's lines without a record.
+        self.formats_lines = (isinstance(self._style, logging.PercentStyle)
+                              and fields <= LINE_FIELDS and self.datefmt is None
+                              and bool(self.default_msec_format))
+
+    def format_line(self, name: str, levelname: str, message: str) -> str:
+        """The line ``format`` writes for a record of ``name`` at ``levelname`` with
+        ``message`` (no arguments, no traceback), made now (``formats_lines`` only)."""
+        created = time.time()
+        return one_line(self._fmt % {  # type: ignore[operator]
+            "asctime": self._asctime(created, int((created - int(created)) * 1000) + 0.0),
+            "process": os.getpid(), "levelname": levelname, "name": name,
+            "message": message})
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line: the message, and the traceback if any, with their line
@@ -47,11 +66,14 @@ class LogFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.datefmt is not None or not self.default_msec_format:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._asctime(record.created, record.msecs)
+
+    def _asctime(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:  # a race here only formats the same second twice
             self._date = time.strftime(self.default_time_format, self.converter(second))
             self._second = second
-        return self.default_msec_format % (self._date, record.msecs)
+        return self.default_msec_format % (self._date, msecs)  # type: ignore[operator]
 
 
 class BatchingStreamHandler(logging.StreamHandler[TextIO]):
@@ -67,13 +89,31 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the formatted line (``handle`` holds the handler's lock)."""
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # logging must never break the caller
+            self.handleError(record)
+            return
+        self._append(line)
+
+    def _append(self, line: str) -> None:
+        """Queue ``line`` (holding the handler's lock)."""
         if self._writer_pid != os.getpid():  # first line in this process
             self._forget_parent_lines()
             threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
-        try:
-            self._lines.append(self.format(record) + self.terminator)
-        except Exception:  # logging must never break the caller
-            self.handleError(record)
+        self._lines.append(line)
+
+    def queue_line(self, name: str, levelname: str, message: str) -> None:
+        """Queue the line of a record of ``name`` at ``levelname`` with ``message``, without
+        making the record when the formatter can (``observability.log_lines``)."""
+        formatter = self.formatter
+        if not isinstance(formatter, LogFormatter) or not formatter.formats_lines:
+            self.handle(logging.LogRecord(name, logging.getLevelName(levelname), "", 0,
+                                          message, None, None))
+            return
+        line = formatter.format_line(name, levelname, message) + self.terminator
+        with self.lock:  # type: ignore[union-attr]  # (made by Handler.__init__)
+            self._append(line)
 
     def _forget_parent_lines(self) -> None:
         """A forked worker starts with its parent's queued lines, which the parent writes

@@ -37,6 +37,7 @@ from authsvc.core.error_bodies import (
     body_too_slow,
     invalid_content_length,
 )
+from authsvc.observability.log_lines import info_line
 
 log = logging.getLogger(__name__)
 #: Where the access lines go: the logger granian's own access log uses.
@@ -188,7 +189,7 @@ class BodyFirstWSGI:
         environ = self.environ(scope)
         status = await self.answer(scope, environ, protocol)
         if self.access_format is not None and status:
-            access_log.info(self.access_format, {
+            info_line(access_log, self.access_format % {
                 "addr": environ["REMOTE_ADDR"], "method": scope.method,
                 "path": scope.path, "protocol": f"HTTP/{scope.http_version}", "status": status,
                 "dt_ms": (time.perf_counter() - started) * 1000})
