@@ -21,6 +21,7 @@ from bench.kinds import KINDS
 from bench.metrics_cost import metrics_cost_mode
 from bench.modes import growth_mode, normal_mode
 from bench.procs import BenchError, log
+from bench.push import push_mode
 from bench.report import RESULTS_DIR, write_results
 from bench.search import search_mode
 from bench.search_kinds import SEARCH_KINDS
@@ -74,6 +75,11 @@ def options() -> argparse.ArgumentParser:
                         "(x --scale), 10k namespaces, 250k tags; p99 <= 50 ms")
     parser.add_argument("--metrics-cost", action="store_true", help="what Prometheus metrics "
                         "cost on /token: authsvc with metrics off and on, alternately")
+    parser.add_argument("--push", action="store_true", help="a docker push of a 50 MiB image "
+                        "through a registry with authsvc and through one without auth, real "
+                        "Docker engine, 5 each (root; docker.io and docker-registry)")
+    parser.add_argument("--control", action="store_true", help="with --metrics-cost: "
+                        "metrics off on both sides, to see the comparison's own noise")
     parser.add_argument("--scale", type=float, default=1.0, help="growth and search data "
                         "scale (default 1.0; 0.1 = 10k users, 1k namespaces, 100k grants; "
                         "search: 10k repositories)")
@@ -110,14 +116,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if any(not key or not sep for key, sep, _ in settings):
         parser.error("--set takes KEY=VALUE, e.g. --set TOKEN_CACHE_SECONDS=0")
     args.settings = {key.removeprefix("AUTHSVC_"): value for key, _, value in settings}
-    if args.growth + args.search + args.metrics_cost > 1:
-        parser.error("one of --growth, --search and --metrics-cost")
+    if args.growth + args.search + args.metrics_cost + args.push > 1:
+        parser.error("one of --growth, --search, --metrics-cost and --push")
     known = SEARCH_KINDS if args.search else KINDS
     args.kinds = ([k.strip() for k in args.kinds.split(",") if k.strip()]
                   if args.kinds is not None else list(known))
     unknown = [k for k in args.kinds if k not in known]
     if unknown or not args.kinds:
         parser.error(f"unknown kind {unknown}: use {', '.join(known)}")
+    if args.control and not args.metrics_cost:
+        parser.error("--control only with --metrics-cost")
     if args.database == "both" and not (args.growth or args.search):
         parser.error("--database both only with --growth or --search")
     args.databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
@@ -159,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="authsvc-bench-"))
     started = time.monotonic()
     mode = ("growth" if args.growth else "search" if args.search
-            else "metrics-cost" if args.metrics_cost else "quick" if args.quick else "normal")
+            else "metrics-cost" if args.metrics_cost else "push" if args.push
+            else "quick" if args.quick else "normal")
     report: dict[str, Any] = {
         "mode": mode, "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "args": {k: v for k, v in vars(args).items()},
@@ -206,6 +215,8 @@ def run(args: argparse.Namespace, tmp: Path, report: dict[str, Any]) -> bool:
         return search_mode(args, tmp, report, src)
     if args.metrics_cost:
         return metrics_cost_mode(args, tmp, report, src)
+    if args.push:
+        return push_mode(args, tmp, report, src)
     return normal_mode(args, tmp, report, src)
 
 

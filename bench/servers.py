@@ -58,9 +58,11 @@ class Server:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
-def start_server(role: str, site: Site, args: argparse.Namespace, tmp: Path) -> Server:
-    """Start the server of ``role`` for ``site`` on a free port (not waiting for it)."""
-    port = free_port(HOST)
+def start_server(role: str, site: Site, args: argparse.Namespace, tmp: Path,
+                 port: int | None = None) -> Server:
+    """Start the server of ``role`` for ``site`` on ``port`` (a free one by default), not
+    waiting for it."""
+    port = port or free_port(HOST)
     log_path = tmp / f"{role}-{port}.log"
     env = dict(site.env)
     certs = site.certs

@@ -63,7 +63,8 @@ def make_site(root: Path, database: str, server_threads: int, src: Path, pg_url:
         run_checked([python(), "-m", "bench.seed", "reset-postgres", pg_url], env, src)
         env["AUTHSVC_DATABASE_URL"] = pg_url
         url = pg_url
-        CREATED_DATABASES.append(pg_url)
+        if pg_url not in CREATED_DATABASES:
+            CREATED_DATABASES.append(pg_url)
     else:
         url = f"sqlite:///{root / 'instance' / 'authsvc.db'}"
     run_checked([executable("authsvc"), "init", "--admin", ADMIN, "--admin-password-stdin"],
