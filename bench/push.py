@@ -46,8 +46,9 @@ def push_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any], src: 
                      settings={**args.settings, "PUBLIC_URL": f"https://{HOST}:{port}"})
     server = start_server("authsvc", site, args, tmp, port)
     wait_ready(server, site.ca)
-    registries = {side: start_registry(site, tmp / side.replace(" ", "-"), side == "authsvc")
-                  for side in SIDES}
+    started = {side: start_registry(site, tmp / side.replace(" ", "-"), side == "authsvc")
+               for side in SIDES}
+    registries = {side: address for side, (address, _) in started.items()}
     seconds: dict[str, list[float]] = {side: [] for side in SIDES}
     certs = CertsDir()
     try:
@@ -65,7 +66,7 @@ def push_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any], src: 
                                                     round_))
     finally:
         certs.cleanup()
-        for process in REGISTRY_PROCESSES:
+        for _, process in started.values():
             procs.stop(process)
         stop_servers([server])
     medians = {side: statistics.median(values) for side, values in seconds.items()}
@@ -84,12 +85,11 @@ def push_mode(args: argparse.Namespace, tmp: Path, report: dict[str, Any], src: 
     return met
 
 
-REGISTRY_PROCESSES: list[Any] = []
-
-
-def start_registry(site: Site, root: Path, with_auth: bool) -> str:
+def start_registry(site: Site, root: Path, with_auth: bool,
+                   ) -> tuple[str, subprocess.Popen[bytes]]:
     """A docker-registry on a free loopback port, with ``authsvc registry-config``'s
-    configuration (without its auth and notifications when not ``with_auth``); its address."""
+    configuration (without its auth and notifications when not ``with_auth``): its address
+    and process, once it answers."""
     root.mkdir(parents=True)
     address = f"{HOST}:{free_port(HOST)}"
     printed = subprocess.run(  # noqa: S603 - our own console script
@@ -107,7 +107,6 @@ def start_registry(site: Site, root: Path, with_auth: bool) -> str:
     # for the CA its notifications to authsvc trust
     process = procs.start([binary, "serve", str(path)], {"SSL_CERT_FILE": str(site.ca)}, root,
                           root / "registry.log")
-    REGISTRY_PROCESSES.append(process)
     host, _, port = address.partition(":")
     deadline = time.monotonic() + 30
     expected = 401 if with_auth else 200
@@ -115,7 +114,7 @@ def start_registry(site: Site, root: Path, with_auth: bool) -> str:
         try:
             if https_request(host, int(port), site.ca, "GET", "/v2/", timeout=5)[0] == expected:
                 log(f"registry ({'authsvc' if with_auth else 'no auth'}) on {address}")
-                return address
+                return address, process
         except OSError:
             pass
         time.sleep(0.2)

@@ -30,7 +30,6 @@ def judge(kind: Kind, run: dict[str, Any], references: dict[str, dict[str, Any]]
     ceiling = references.get("ceiling")
     ratio = run["rps"] / ceiling["rps"] if ceiling and ceiling["rps"] else None
     run["ratio"] = ratio
-    run["ratio_to"] = "ceiling"
     # The same comparison in server CPU per request: steadier when the machine is busy.
     run["cpu_ratio"] = (ceiling["cpu_ms_per_req"] / run["cpu_ms_per_req"]
                         if ceiling and ceiling["cpu_ms_per_req"] and run["cpu_ms_per_req"]
