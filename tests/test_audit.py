@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,6 +159,28 @@ def test_issued_tokens_are_written_in_batches(app: Flask, client: FlaskClient,
     state.audit.flush()
     assert len(events(app, "token.issued")) == 3
     assert events(app, "user.created")
+
+
+@pytest.mark.app_config(AUDIT_BATCH_SECONDS=60)
+def test_a_full_batch_is_written_without_waiting_for_its_interval(
+        app: Flask, client: FlaskClient, make_user: Any, state: Services) -> None:
+    """Under load the events waiting in a worker stay few: a full batch is written at once."""
+    make_user("alice")
+    state.audit.batch_rows = 3
+
+    def token() -> None:
+        client.get("/token?service=registry&scope=repository:alice/a:pull",
+                   auth=("alice", PASSWORD))
+
+    token()
+    token()
+    time.sleep(0.5)
+    assert events(app, "token.issued") == []  # two: the batch waits for its 60 s
+    token()
+    deadline = time.monotonic() + 10
+    while len(events(app, "token.issued")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(events(app, "token.issued")) == 3
 
 
 @pytest.mark.app_config(AUDIT_BATCH_SECONDS=60)

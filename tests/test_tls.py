@@ -35,6 +35,7 @@ from authsvc import create_app
 from authsvc.cli import cli
 from authsvc.config import DEFAULTS
 from authsvc.pki.certs import CertPaths, bootstrap
+from authsvc.server.__main__ import main as server_main
 from authsvc.server.serve import ACCESS_FORMAT
 from authsvc.web.api import HSTS
 
@@ -268,6 +269,15 @@ def serve_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FlaskCliRun
     bootstrap(tmp_path / "certs", ["localhost", LOOPBACK])
     monkeypatch.setenv("AUTHSVC_INSTANCE", str(tmp_path / "instance"))
     monkeypatch.setenv("AUTHSVC_CERTS_DIR", str(tmp_path / "certs"))
+
+    def run_here(executable: str, argv: list[str], env: dict[str, str]) -> None:
+        """What the process ``serve`` becomes would do, in this one (not replacing pytest)."""
+        assert argv[1:4] == ["-P", "-m", "authsvc.server"]
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        raise SystemExit(server_main(argv[4:]))
+
+    monkeypatch.setattr("authsvc.server.serve.os.execve", run_here)
     return create_app({"TESTING": True}).test_cli_runner()
 
 

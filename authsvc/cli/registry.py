@@ -8,7 +8,8 @@ from authsvc.cli.repos import repo_group
 from authsvc.db.registry_sync import SyncReport, delete_images, delete_tag, sync
 from authsvc.db.repositories import validate_repository_path
 from authsvc.errors import InvalidName, NotFound, RegistryNotConfigured
-from authsvc.registry.client import RegistryClient, validate_tag
+from authsvc.registry.client import RegistryClient
+from authsvc.registry.references import validate_tag
 
 
 @cli.group("registry")

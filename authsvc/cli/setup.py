@@ -53,7 +53,7 @@ def init_command(admin_name: str, admin_password_stdin: bool) -> None:
 @click.option("--workers", type=int, default=None, help="Worker processes.")
 def serve_command(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve authsvc over HTTPS with the bootstrapped certificate."""
-    from authsvc.server.serve import serve
+    from authsvc.server.serve import exec_serve
 
     config = current_app.config
     state = app_state()
@@ -62,5 +62,5 @@ def serve_command(host: str | None, port: int | None, workers: int | None) -> No
     db.engine.dispose()  # no connection may be shared with the forked workers
     host, port = host or config["HOST"], port or config["PORT"]
     click.echo(f"authsvc: serving https://{host}:{port} (realm {state.realm})", err=True)
-    serve(Path(current_app.instance_path), state.certs.root, host, port,
-          workers or config["WORKERS"], config["THREADS"])
+    exec_serve(Path(current_app.instance_path), state.certs.root, host, port,
+               workers or config["WORKERS"], config["THREADS"])

@@ -10,11 +10,15 @@ reached (RegistryUnavailable) leaves them as they were. Who may delete is the ca
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from authsvc.db.audit import Event
 from authsvc.db.catalog import Catalog, TagRecord
 from authsvc.errors import Conflict, NotFound
-from authsvc.registry.client import ManifestInfo, RegistryClient, validate_tag
+from authsvc.registry.references import ManifestInfo, validate_tag
+
+if TYPE_CHECKING:  # the client (and requests) is imported when a sync or delete needs it
+    from authsvc.registry.client import RegistryClient
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class SyncReport:
                 f"{len(self.removed_tags)} removed")
 
 
-def sync(client: RegistryClient, catalog: Catalog) -> SyncReport:
+def sync(client: "RegistryClient", catalog: Catalog) -> SyncReport:
     """Walk every repository, tag and manifest of the registry and make authsvc's tag records
     match: missing or different tags are put, tags the registry lacks are dropped (a repository
     it no longer lists loses all its tags). Returns what changed; records a ``registry.synced``
@@ -75,7 +79,7 @@ def sync(client: RegistryClient, catalog: Catalog) -> SyncReport:
     return report
 
 
-def _sync_repository(client: RegistryClient, catalog: Catalog, name: str,
+def _sync_repository(client: "RegistryClient", catalog: Catalog, name: str,
                      known: dict[str, TagRecord], report: SyncReport) -> None:
     """Compare one repository's tags with the registry's and record the differences."""
     found: dict[str, ManifestInfo] = {}
@@ -134,7 +138,7 @@ class TagDeletion:
     tags: tuple[str, ...]
 
 
-def delete_tag(client: RegistryClient, catalog: Catalog, name: str, tag: str, *,
+def delete_tag(client: "RegistryClient", catalog: Catalog, name: str, tag: str, *,
                with_shared_tags: bool = False) -> TagDeletion:
     """Delete ``name:tag`` in the registry (its manifest, by digest) and then the records of
     every tag that pointed to it, with a ``tag.deleted`` audit event stored with the change.
@@ -159,7 +163,7 @@ def delete_tag(client: RegistryClient, catalog: Catalog, name: str, tag: str, *,
     return TagDeletion(name, tag, digest, tuple(sorted([tag, *shared])))
 
 
-def delete_images(client: RegistryClient, catalog: Catalog, name: str) -> list[str]:
+def delete_images(client: "RegistryClient", catalog: Catalog, name: str) -> list[str]:
     """Delete every manifest the tags of ``name`` point to in the registry (each distinct
     digest once), then forget the repository's tag records, with a
     ``repository.images_deleted`` audit event stored with the change. The repository record,

@@ -8,12 +8,10 @@ RegistryUnavailable, whose one-line message names the registry's URL and never a
 """
 
 import hashlib
-import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -23,7 +21,13 @@ import requests
 
 from authsvc.core.registry_events import MANIFEST_MEDIA_TYPES
 from authsvc.core.scopes import Scope, is_valid_path
-from authsvc.errors import AuthsvcError, InvalidName, InvalidRequest, RegistryNotConfigured
+from authsvc.errors import AuthsvcError, InvalidName, RegistryNotConfigured
+from authsvc.registry.references import (
+    ManifestInfo,
+    is_digest,
+    validate_digest,
+    validate_tag,
+)
 
 Mint = Callable[[Sequence[Scope]], str]
 
@@ -33,9 +37,6 @@ INDEX_MEDIA_TYPES = frozenset({
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.index.v1+json",
 })
-#: distribution's tag grammar, and a digest of a registered algorithm.
-TAG_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 #: How many nested indexes are followed when an index is sized.
 _MAX_DEPTH = 2
 #: Catalog pages followed at most (a registry that links forever must not hang a sync).
@@ -49,43 +50,9 @@ class RegistryUnavailable(AuthsvcError):
     code = "REGISTRY_UNAVAILABLE"
 
 
-@dataclass(frozen=True)
-class ManifestInfo:
-    """A manifest as the registry serves it.
-
-    ``size`` is the image's compressed size: config and layers of an image manifest; for an
-    index (manifest list), the distinct config and layer blobs of all its platform images.
-    """
-
-    digest: str
-    media_type: str
-    size: int
-
-
-def validate_tag(tag: str) -> str:
-    """``tag`` if the registry's tag grammar allows it; raises InvalidName."""
-    if re.fullmatch(TAG_PATTERN, tag) is None:
-        raise InvalidName(f"invalid tag {tag[:150]!r}: use letters, digits, _ . - (at most 128, "
-                          "not starting with . or -)")
-    return tag
-
-
-def _is_digest(text: str) -> bool:
-    algorithm, _, encoded = text.partition(":")
-    return (_DIGEST_LENGTHS.get(algorithm) == len(encoded)
-            and all(c in "0123456789abcdef" for c in encoded))
-
-
-def validate_digest(digest: str) -> str:
-    """``digest`` if it is ``algorithm:hex`` of a known algorithm; raises InvalidRequest."""
-    if not _is_digest(digest):
-        raise InvalidRequest(f"invalid digest {digest[:150]!r}")
-    return digest
-
-
 def _reference(reference: str) -> str:
     """A tag or a digest; raises InvalidName for anything else (it goes into a URL path)."""
-    return reference if _is_digest(reference) else validate_tag(reference)
+    return reference if is_digest(reference) else validate_tag(reference)
 
 
 def _repository(name: str) -> str:
@@ -338,7 +305,7 @@ class RegistryClient:
             for child in _descriptors(body.get("manifests")):
                 if depth >= _MAX_DEPTH:
                     break
-                found = self._manifest(name, child[0]) if _is_digest(child[0]) else None
+                found = self._manifest(name, child[0]) if is_digest(child[0]) else None
                 if found is not None:
                     blobs.update(self._blobs(name, found[1], found[2], depth + 1))
             return blobs

@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
@@ -180,6 +180,28 @@ def running(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+def exec_serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,
+               threads: int) -> NoReturn:
+    """Become ``python -m authsvc.server`` with these arguments (the same process, PID and
+    environment), which runs ``serve``.
+
+    Granian forks its workers from the process that runs it, and a worker starts with every
+    page of its parent in its memory. ``authsvc serve`` has imported the whole command line
+    by then (alembic for the schema upgrade, requests for the registry commands); the new
+    process imports the server alone. Measured: 90 MiB per worker at rest before, 77 after.
+    Raises CertificateError, before anything is replaced, when the HTTPS key is unsafe.
+    """
+    check_private_key_file(CertPaths(certs_root).authsvc_key)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # authsvc imported from where this process found it (-P: not from the working folder)
+    found = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [found, os.environ.get("PYTHONPATH")]))
+    os.execve(sys.executable, [sys.executable, "-P", "-m", "authsvc.server",  # noqa: S606
+                               str(instance_path), str(certs_root), host, str(port),
+                               str(workers), str(threads)], {**os.environ, "PYTHONPATH": path})
 
 
 def serve(instance_path: Path, certs_root: Path, host: str, port: int, workers: int,

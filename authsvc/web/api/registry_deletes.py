@@ -7,14 +7,19 @@ its tag records; its record, visibility and grants go too only when the caller m
 (the namespace owner or an admin, logged in with a password).
 """
 
+from typing import TYPE_CHECKING
+
 from flask import request
 
 from authsvc.core.policy import DELETE, PULL, held_actions, may_manage_repository
 from authsvc.db.registry_sync import delete_images, delete_tag
 from authsvc.db.repositories import validate_repository_path
 from authsvc.errors import InvalidRequest, NotFound, RegistryNotConfigured
-from authsvc.registry.client import RegistryClient, validate_tag
+from authsvc.registry.references import validate_tag
 from authsvc.web.api.admin import actor, bp, no_content, require, state
+
+if TYPE_CHECKING:  # the client (and requests) is imported when a delete needs it
+    from authsvc.registry.client import RegistryClient
 
 NEEDS_REGISTRY = ("REGISTRY_URL is not set, so authsvc cannot delete images in the registry "
                   "(set REGISTRY_URL to the registry's https:// URL)")
@@ -31,7 +36,7 @@ def require_deleter(name: str) -> None:
                             "admins, a delete grant; an access token with the delete permission)")
 
 
-def registry_client() -> RegistryClient:
+def registry_client() -> "RegistryClient":
     """The registry client of API deletes; raises RegistryNotConfigured (503)."""
     if not state().config.get("REGISTRY_URL"):
         raise RegistryNotConfigured(NEEDS_REGISTRY)

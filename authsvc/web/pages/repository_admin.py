@@ -14,7 +14,7 @@ from authsvc.core.policy import DELETE, held_actions, namespace_of
 from authsvc.db.models import Repository
 from authsvc.db.registry_sync import delete_images, delete_tag
 from authsvc.errors import AuthsvcError, InvalidName
-from authsvc.registry.client import validate_tag
+from authsvc.registry.references import validate_tag
 from authsvc.web.pages import bp
 from authsvc.web.pages.cookie import PREFIX
 from authsvc.web.pages.current import manages, sign_in_required, state, subject
