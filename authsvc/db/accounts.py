@@ -6,11 +6,12 @@ database untouched.
 """
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from authsvc.core.credential_cache import CredentialCache
+from authsvc.core.credential_cache import CredentialCache, Found
 from authsvc.core.passwords import PasswordHasher
 from authsvc.core.policy import Subject
 from authsvc.core.scopes import is_valid_component
@@ -207,11 +208,27 @@ class Accounts:
         ``before_hashing`` is called first (the login throttle counts the attempt there, and
         may raise TooManyAttempts).
         """
-        user = self.reads.first(LOGIN, {"username": username})
-        stored = user.password_hash if user else None
-        if user is not None and stored is not None and not user.disabled and (
-                self.cache.verified(username, password, stored)):
+        user: Any = self.reads.first(LOGIN, {"username": username})
+        found = self._cached(user, username, password)
+        if found is Found.VERIFIED:
             return Subject(user.username, admin=user.admin)
+        if found is Found.RENEW:  # the others are served from the cache meanwhile
+            return self._check(username, password, user, before_hashing)
+        with self.cache.one_check_at_a_time(username, password):
+            if self._cached(user, username, password) is Found.VERIFIED:  # who we waited for
+                return Subject(user.username, admin=user.admin)
+            return self._check(username, password, user, before_hashing)
+
+    def _cached(self, user: Any, username: str, password: str) -> Found:
+        """What the credential cache holds for an enabled ``user`` (NOTHING for none)."""
+        if user is None or user.password_hash is None or user.disabled:
+            return Found.NOTHING
+        return self.cache.lookup(username, password, user.password_hash)
+
+    def _check(self, username: str, password: str, user: Any,
+               before_hashing: Callable[[], None] | None) -> Subject:
+        """``authenticate`` with bcrypt; the pair is remembered when it verifies."""
+        stored = user.password_hash if user else None
         if before_hashing is not None:
             before_hashing()
         ok, new_hash = self.hasher.verify(password, stored)
