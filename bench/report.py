@@ -177,7 +177,8 @@ def print_growth(database: str, code: dict[str, Any], seeded: dict[str, Any],
           f"{seeded.get('users', 0):,} users, {seeded.get('namespaces', 0):,} namespaces, "
           f"{seeded.get('repositories', 0):,} repositories, {seeded.get('grants', 0):,} "
           f"grants, {seeded.get('refresh_tokens', 0):,} refresh tokens (seeded in "
-          f"{seeded.get('seconds', '?')} s); measured alternately; granian, "
+          f"{seeded.get('seconds', '?')} s, database {seeded.get('database_mib', '?'):,} MiB); "
+          "measured alternately; granian, "
           f"{args.workers} workers x {args.server_threads} threads, -d{args.duration}s")
     print_growth_table(pairs)
     rss = {case: rss_json([server])["authsvc"] for case, server in servers.items()}

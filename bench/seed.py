@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, func, insert, select, text
@@ -170,9 +171,22 @@ def seed_bulk(url: str, scale: float, rounds: int) -> dict[str, Any]:
         for table in (User, Repository, Grant, RefreshToken):
             counts[f"total_{table.__tablename__}"] = connection.execute(
                 select(func.count()).select_from(table)).scalar_one()
+    counts["database_mib"] = round(database_bytes(engine) / 2**20)
     engine.dispose()
     counts["seconds"] = round(time.monotonic() - started, 1)
     return counts
+
+
+def database_bytes(engine: Engine) -> int:
+    """The database's size on disk: SQLite's file and its write-ahead log, or PostgreSQL's
+    ``pg_database_size``."""
+    if engine.dialect.name == "sqlite":
+        database = str(engine.url.database)
+        return sum(Path(database + suffix).stat().st_size for suffix in ("", "-wal")
+                   if Path(database + suffix).exists())
+    with engine.connect() as connection:
+        return int(connection.execute(
+            text("SELECT pg_database_size(current_database())")).scalar_one())
 
 
 def reset_postgres(url: str) -> None:
