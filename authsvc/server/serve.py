@@ -13,6 +13,7 @@ import multiprocessing.util
 import os
 import shutil
 import signal
+import site
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -196,9 +197,12 @@ def exec_serve(instance_path: Path, certs_root: Path, host: str, port: int, work
     check_private_key_file(CertPaths(certs_root).authsvc_key)
     sys.stdout.flush()
     sys.stderr.flush()
-    # authsvc imported from where this process found it (-P: not from the working folder)
+    # authsvc imported from where this process found it (-P: not from the working folder); a
+    # site-packages folder is found anyway, and put first it could hide the standard library
     found = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [found, os.environ.get("PYTHONPATH")]))
+    installed = {str(Path(folder).resolve()) for folder in site.getsitepackages()}
+    path = os.pathsep.join(filter(None, [None if found in installed else found,
+                                         os.environ.get("PYTHONPATH")]))
     os.execve(sys.executable, [sys.executable, "-P", "-m", "authsvc.server",  # noqa: S606
                                str(instance_path), str(certs_root), host, str(port),
                                str(workers), str(threads)], {**os.environ, "PYTHONPATH": path})
