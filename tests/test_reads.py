@@ -3,24 +3,28 @@ connections the engine's pool bounds."""
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, bindparam, create_engine, func, select, text
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from authsvc.core.opaque_secrets import as_utc
 from authsvc.db.access import GRANTS_ON, VISIBILITY
-from authsvc.db.models import RefreshToken, User, db
+from authsvc.db.models import RefreshToken, Repository, User, db
 from authsvc.db.reads import Reads
 from authsvc.db.refresh_tokens import REDEEM
 from authsvc.db.schema import empty_postgres_database, upgrade
 from authsvc.db.services import Services
+from tests.conftest import PASSWORD, TEST_DATABASE_URL
+from tests.token_helpers import Decode, access_of, get_token
 
 #: Reaches PostgreSQL itself: kept in the PostgreSQL run.
 pytestmark = pytest.mark.database
@@ -213,3 +217,191 @@ def test_a_connection_checked_out_for_one_read_goes_back_as_it_was(
                                 " VALUES ('ghost', false, false, false, now())"))
         connection.rollback()
     assert reads.first(USERS, {"pattern": "%"}) is None
+
+
+# -- reads announced ahead: one round trip on PostgreSQL ---------------------------------------
+
+class ProtocolTrace:
+    """libpq's trace of every connection an engine opens from now on (its pool is emptied
+    first; close the ``Reads``' kept connections too): what went over the wire, so a test can
+    count the round trips (each ends with the client's ``Sync``)."""
+
+    def __init__(self, engine: Engine, folder: Path) -> None:
+        self.traced: list[tuple[Any, Path]] = []
+        self.folder = folder
+        engine.dispose()
+        event.listen(engine, "connect", self._connected)
+
+    def _connected(self, driver: Any, _record: Any) -> None:
+        path = self.folder / f"trace-{len(self.traced)}.txt"
+        self.traced.append((driver, path))
+        self._trace(driver, path)
+
+    @staticmethod
+    def _trace(driver: Any, path: Path) -> None:
+        with path.open("a") as out:  # libpq writes to its own copy of the descriptor
+            driver.pgconn.trace(os.dup(out.fileno()))
+        driver.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS
+                                      | psycopg.pq.Trace.REGRESS_MODE)
+
+    def round_trips(self) -> list[list[str]]:
+        """The statements the client sent, grouped by round trip, on every traced
+        connection."""
+        trips: list[list[str]] = []
+        for driver, path in self.traced:
+            if not driver.closed:
+                driver.pgconn.untrace()  # writes out what libpq holds
+                self._trace(driver, path)
+            messages: list[list[str]] = []  # a statement's new lines continue its message
+            for line in path.read_text().splitlines():
+                parts = line.split("\t")
+                if parts[0] in ("F", "B") and len(parts) >= 3:
+                    messages.append(parts)
+                elif messages:
+                    messages[-1][-1] += "\n" + line
+            sent: list[str] = []
+            for parts in messages:
+                if parts[0] != "F":
+                    continue
+                if parts[2] in ("Parse", "Query"):
+                    sent.append(" ".join(parts[3:]))
+                elif parts[2] == "Sync" and sent:
+                    trips.append(sent)
+                    sent = []
+        return trips
+
+
+def seeded(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(User.__table__), [
+            {"username": "alice", "admin": False}, {"username": "bob", "admin": True}])
+        connection.execute(insert(Repository.__table__),
+                           [{"name": "alice/app", "visibility": "private"}])
+
+
+def test_reads_announced_ahead_wait_for_the_database_once(
+        pg_reads: tuple[Reads, Engine], tmp_path: Path) -> None:
+    reads, engine = pg_reads
+    seeded(engine)
+    reads.close()
+    trace = ProtocolTrace(engine, tmp_path)
+    alone = (reads.all(USERS, {"pattern": "%"}), reads.first(VISIBILITY, {"path": "alice/app"}),
+             reads.first(VISIBILITY, {"path": "bob/x"}))
+    before = len(trace.round_trips())
+    assert before == 3
+    with reads.ahead([(VISIBILITY, {"path": "alice/app"}), (VISIBILITY, {"path": "bob/x"})]):
+        together = (reads.all(USERS, {"pattern": "%"}),
+                    reads.first(VISIBILITY, {"path": "alice/app"}),
+                    reads.first(VISIBILITY, {"path": "bob/x"}))
+    assert together == alone
+    assert together[1].visibility == "private" and together[2] is None
+    trips = trace.round_trips()[before:]
+    assert len(trips) == 1 and len(trips[0]) == 3  # the three statements, one Sync
+
+
+def test_rows_read_ahead_are_taken_once_and_never_after_the_block(
+        pg_reads: tuple[Reads, Engine]) -> None:
+    """Rows read ahead answer one read of the request that announced them: a second read of
+    the same, or any read after the block (the next request), sees what was committed since."""
+    reads, engine = pg_reads
+    seeded(engine)
+
+    def make_public() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE repositories SET visibility = 'public'"))
+
+    with reads.ahead([(VISIBILITY, {"path": "alice/app"})]):
+        reads.all(USERS, {"pattern": "%"})  # runs the announced read too
+        make_public()
+        assert reads.first(VISIBILITY, {"path": "alice/app"}).visibility == "private"
+        assert reads.first(VISIBILITY, {"path": "alice/app"}).visibility == "public"
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE repositories SET visibility = 'private'"))
+    with reads.ahead([(VISIBILITY, {"path": "alice/app"})]):
+        reads.all(USERS, {"pattern": "%"})
+    make_public()
+    assert reads.first(VISIBILITY, {"path": "alice/app"}).visibility == "public"
+
+
+def test_a_read_announced_and_never_made_is_never_run(
+        pg_reads: tuple[Reads, Engine], tmp_path: Path) -> None:
+    reads, engine = pg_reads
+    reads.close()
+    trace = ProtocolTrace(engine, tmp_path)
+    with reads.ahead([(VISIBILITY, {"path": "alice/app"})]):
+        pass
+    reads.all(USERS, {"pattern": "%"})
+    assert [len(trip) for trip in trace.round_trips()] == [1]
+
+
+def test_on_sqlite_nothing_is_read_ahead(tmp_path: Path) -> None:
+    """SQLite reads are no round trips: the announced reads are not even looked at."""
+    engine = create_engine(f"sqlite:///{tmp_path}/reads.db")
+    upgrade(engine)
+    reads = Reads(scoped_session(sessionmaker(bind=engine)))
+
+    def announced() -> Iterator[Any]:
+        raise AssertionError("looked at")
+        yield
+
+    with reads.ahead(announced()):
+        assert reads.first(VISIBILITY, {"path": "alice/app"}) is None
+    reads.close()
+    engine.dispose()
+
+
+def reads_by_round_trip(trace: ProtocolTrace, tables: Sequence[str]) -> list[set[str]]:
+    """Per round trip that read any of ``tables``: which of them it read."""
+    found = []
+    for trip in trace.round_trips():
+        read = {table for table in tables for sent in trip
+                if "SELECT" in sent and f"\nFROM {table}" in sent}
+        if read:
+            found.append(read)
+    return found
+
+
+on_postgres_only = pytest.mark.skipif(
+    not TEST_DATABASE_URL, reason="PostgreSQL's round trips: runs in the PostgreSQL run")
+
+
+@on_postgres_only
+def test_a_password_login_waits_for_the_database_once(
+        app: Flask, client: FlaskClient, state: Services, make_user: Any, decode: Decode,
+        tmp_path: Path) -> None:
+    """``docker push``'s token: the lockout count, the user and the repository (and the
+    grants of someone else's) read in one round trip."""
+    make_user("alice")
+    make_user("bob")
+    state.repos.create("alice/app", "private")
+    state.grants.grant("bob", "alice/app", "pull")
+    for name in ("alice", "bob"):  # bcrypt once; then the credential cache answers
+        get_token(client, "repository:alice/app:pull", auth=(name, PASSWORD))
+    state.reads.close()
+    trace = ProtocolTrace(db.engine, tmp_path)
+    tables = ("login_failures", "users", "repositories", "grants")
+    alice = get_token(client, "repository:alice/app:pull,push", auth=("alice", PASSWORD))
+    assert access_of(decode, alice) == {"repository:alice/app": ["pull", "push"]}
+    assert reads_by_round_trip(trace, tables) == [{"login_failures", "users", "repositories"}]
+    bob = get_token(client, "repository:alice/app:pull,push", auth=("bob", PASSWORD))
+    assert access_of(decode, bob) == {"repository:alice/app": ["pull"]}
+    assert reads_by_round_trip(trace, tables)[1:] == [set(tables)]
+
+
+@on_postgres_only
+def test_a_refresh_grant_waits_for_the_database_once(
+        app: Flask, client: FlaskClient, state: Services, make_user: Any, decode: Decode,
+        tmp_path: Path) -> None:
+    make_user("alice")
+    state.repos.create("alice/app", "private")
+    secret = state.refresh_tokens.issue("alice", "registry", "docker")
+    form = {"grant_type": "refresh_token", "refresh_token": secret, "service": "registry",
+            "client_id": "docker", "scope": "repository:alice/app:pull"}
+    assert client.post("/token", data=form).status_code == 200  # notes its first use
+    state.reads.close()
+    trace = ProtocolTrace(db.engine, tmp_path)
+    response = client.post("/token", data=form)
+    assert response.status_code == 200, response.json
+    assert decode(response.json["access_token"])["access"][0]["actions"] == ["pull"]
+    assert reads_by_round_trip(trace, ("refresh_tokens", "repositories")) == [
+        {"refresh_tokens", "repositories"}]

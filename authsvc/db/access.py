@@ -25,7 +25,7 @@ from authsvc.core.policy import (
 from authsvc.core.policy import Grant as PolicyGrant
 from authsvc.core.scopes import Scope
 from authsvc.db.models import Grant, Organization, OrgOwner, Repository, TeamMember, TeamPermission
-from authsvc.db.reads import Reads
+from authsvc.db.reads import Reads, Wanted
 from authsvc.db.repositories import Repositories
 
 #: The token path's reads (see ``reads``): a repository's visibility, and in one round trip
@@ -51,12 +51,30 @@ GRANTS_ON: CompoundSelect[Any] = union_all(
         Organization.name == bindparam("namespace"), OrgOwner.username == bindparam("username")))
 
 
+def grants_parameters(username: str, path: str) -> dict[str, str | None]:
+    """``GRANTS_ON``'s parameters for what ``username`` holds on ``path``."""
+    namespace = namespace_of(path)
+    space = path if namespace is None else f"{namespace}/*"
+    return {"username": username, "path": path, "space": space, "namespace": namespace}
+
+
 class Authorizer:
     """Decides what a subject may do on the scopes it asks for."""
 
     def __init__(self, reads: Reads, repos: Repositories) -> None:
         self.reads = reads
         self.repos = repos
+
+    def reads_ahead(self, username: str | None, scopes: Sequence[Scope]) -> list[Wanted]:
+        """The reads ``authorize`` makes for these scopes when ``username`` (None: anonymous,
+        or not known yet) asks, for ``Reads.ahead``."""
+        wanted: list[Wanted] = []
+        for scope in scopes:
+            if scope.is_repository_path:
+                wanted.append((VISIBILITY, {"path": scope.name}))
+                if username is not None and not owns(Subject(username), scope.name):
+                    wanted.append((GRANTS_ON, grants_parameters(username, scope.name)))
+        return wanted
 
     def facts(self, subject: Subject, path: str) -> RepoFacts:
         """Visibility of ``path`` and the subject's grants that may cover it (none are looked up
@@ -68,10 +86,7 @@ class Authorizer:
         teams: list[TeamGrant] = []
         org_owner = False
         if subject.name is not None and not owns(subject, path):
-            namespace = namespace_of(path)
-            space = path if namespace is None else f"{namespace}/*"
-            rows = self.reads.all(GRANTS_ON, {"username": subject.name, "path": path,
-                                              "space": space, "namespace": namespace})
+            rows = self.reads.all(GRANTS_ON, grants_parameters(subject.name, path))
             for row in rows:
                 if row.kind == GRANT:
                     grants.append(PolicyGrant(row.target, frozenset(row.what.split(","))))

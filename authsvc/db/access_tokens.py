@@ -18,7 +18,7 @@ from authsvc.core.policy import DELETE, PULL, PUSH, Subject, TokenLimit
 from authsvc.db.audit import Audit, Event
 from authsvc.db.grants import validate_target
 from authsvc.db.models import AccessToken, DbSession, User
-from authsvc.db.reads import Reads
+from authsvc.db.reads import Reads, Wanted
 from authsvc.errors import AuthenticationFailed, InvalidRequest, NotFound
 
 PREFIX = "authsvc_pat_"
@@ -104,6 +104,10 @@ class AccessTokens:
                                     f"repositories={' '.join(targets) or '*'}"))
         self.session.commit()
         return TokenInfo.of(row), secret
+
+    def reads_ahead(self, secret: str) -> list[Wanted]:
+        """The read ``authenticate`` makes, for ``Reads.ahead``."""
+        return [(AUTHENTICATE, {"digest": secret_hash(secret)})]
 
     def authenticate(self, secret: str, username: str | None = None) -> Subject:
         """The subject an access token stands for, limited by the token.

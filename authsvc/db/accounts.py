@@ -26,7 +26,7 @@ from authsvc.db.models import (
     TeamMember,
     User,
 )
-from authsvc.db.reads import Reads
+from authsvc.db.reads import Reads, Wanted
 from authsvc.db.web_sessions import revoke_all_of as end_web_sessions
 from authsvc.errors import AuthenticationFailed, Conflict, InvalidName, InvalidRequest, NotFound
 
@@ -197,6 +197,10 @@ class Accounts:
     def count_admins(self) -> int:
         return int(self.session.execute(select(func.count(User.id)).where(User.admin))
                    .scalar_one())
+
+    def reads_ahead(self, username: str) -> list[Wanted]:
+        """The read ``authenticate`` makes, for ``Reads.ahead``."""
+        return [(LOGIN, {"username": username})]
 
     def authenticate(self, username: str, password: str,
                      before_hashing: Callable[[], None] | None = None) -> Subject:

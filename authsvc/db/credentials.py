@@ -26,6 +26,7 @@ from authsvc.db.access_tokens import AccessTokens
 from authsvc.db.accounts import Accounts
 from authsvc.db.audit import Audit, Event
 from authsvc.db.lockout import Attempt, LoginThrottle
+from authsvc.db.reads import Wanted
 from authsvc.db.refresh_tokens import RefreshTokens
 from authsvc.errors import AuthenticationFailed, TooManyAttempts
 
@@ -66,6 +67,16 @@ class Credentials:
                        error: AuthenticationFailed | TooManyAttempts) -> None:
         self.audit.record(Event("login.failed", target=(name or "")[:300],
                                 detail=f"{how}: {error.message}"), actor=(name or "")[:300])
+
+    def reads_ahead(self, username: str | None, secret: str) -> list[Wanted]:
+        """The reads that checking these Basic credentials (``basic``) or, without a user
+        name, this refresh token (``refresh``) makes besides the lockout's, for
+        ``Reads.ahead``."""
+        if username is None:
+            return self.refresh_tokens.reads_ahead(secret)
+        if secret.startswith(access_tokens.PREFIX):
+            return self.tokens.reads_ahead(secret)
+        return self.accounts.reads_ahead(username)
 
     def basic(self, username: str, secret: str, address: str | None = None) -> Subject:
         """Basic auth: ``secret`` is the user's password or one of their access tokens.

@@ -25,7 +25,7 @@ import os
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -119,6 +119,39 @@ def _execute(connection: Any, sql: str, arguments: Any) -> tuple[list[Any], Any]
     finally:
         with contextlib.suppress(Exception):
             cursor.close()
+
+
+def _execute_together(connection: Any, batch: Sequence[tuple[str, Any]],
+                      ) -> list[tuple[list[Any], Any]]:
+    """Run every statement of ``batch`` in one round trip (psycopg's pipeline mode): each
+    one's rows and description, in order."""
+    driver: Any = connection.driver_connection
+    cursors = [driver.cursor() for _ in batch]
+    try:
+        with driver.pipeline():
+            for cursor, (sql, arguments) in zip(cursors, batch, strict=True):
+                cursor.execute(sql, arguments)
+        return [(cursor.fetchall(), cursor.description) for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+
+Wanted: TypeAlias = "tuple[Query, Mapping[str, Any]]"
+
+
+def _key(statement: Query, params: Mapping[str, Any]) -> tuple[int, tuple[Any, ...]]:
+    return id(statement), tuple(sorted(params.items()))
+
+
+@dataclass
+class Ahead:
+    """A thread's reads announced by ``Reads.ahead``: those not run yet, and the rows of those
+    run and not taken yet."""
+
+    queued: list[Wanted]
+    rows: dict[tuple[int, tuple[Any, ...]], list[Any]]
 
 
 class Reads:
@@ -243,16 +276,54 @@ class Reads:
             with contextlib.suppress(Exception):
                 connection.invalidate()
 
+    @contextlib.contextmanager
+    def ahead(self, wanted: Iterable[Wanted]) -> Iterator[None]:
+        """Announce reads this thread is about to make (statements and their parameters).
+
+        On PostgreSQL the block's first read runs together with them, in one round trip, and
+        a later read of exactly one of them (statement and parameters) takes its rows from
+        there, once; the rows not taken are dropped when the block ends. So a request that
+        makes three reads waits for the database once, and each read still sees the database
+        as it was during that request. Elsewhere (SQLite: a read is no round trip) ``wanted``
+        is not even looked at.
+        """
+        if self.engine.dialect.name != "postgresql" or getattr(self._local, "ahead", None):
+            yield  # nested: the outer block's announcement stands
+            return
+        self._local.ahead = Ahead(list(wanted), {})
+        try:
+            yield
+        finally:
+            self._local.ahead = None
+
     def _run(self, statement: Query, params: Mapping[str, Any]) -> list[Any]:
-        prepared = self._prepare(statement)
-        arguments = prepared.arguments(params)
+        ahead: Ahead | None = getattr(self._local, "ahead", None)
+        if ahead is None:
+            return self._run_together([(statement, params)])[0]
+        key = _key(statement, params)
+        if key in ahead.rows:
+            return ahead.rows.pop(key)
+        batch = [(statement, params)]
+        batch += [(s, p) for s, p in ahead.queued if _key(s, p) != key]
+        ahead.queued = []
+        results = self._run_together(batch)
+        for (s, p), rows in zip(batch[1:], results[1:], strict=True):
+            ahead.rows[_key(s, p)] = rows
+        return results[0]
+
+    def _run_together(self, wanted: Sequence[Wanted]) -> list[list[Any]]:
+        """The rows of each statement of ``wanted``; more than one: in one round trip."""
+        prepared = [self._prepare(statement) for statement, _ in wanted]
+        batch = [(one.sql, one.arguments(params))
+                 for one, (_, params) in zip(prepared, wanted, strict=True)]
         dialect = self.engine.dialect
         for attempt in (1, 2):
             kept = connection = None
             try:
                 kept = self._kept_connection()
                 connection = kept.connection if kept is not None else self._checkout()
-                raw, description = _execute(connection, prepared.sql, arguments)
+                results = (_execute_together(connection, batch) if len(batch) > 1
+                           else [_execute(connection, *batch[0])])
                 if kept is None:
                     _checkin(connection)
                 break
@@ -262,14 +333,15 @@ class Reads:
                 self._drop(kept, connection)
                 if gone and attempt == 1:
                     continue  # the connection died while idle: once more on a new one
-                raise DBAPIError.instance(prepared.sql, arguments, error,
+                raise DBAPIError.instance(batch[0][0], batch[0][1], error,
                                           dialect.loaded_dbapi.Error,
                                           connection_invalidated=gone,
                                           dialect=dialect) from error
             except BaseException:
                 self._drop(kept, connection)
                 raise
-        return [prepared.convert(row, dialect, description) for row in raw]
+        return [[one.convert(row, dialect, description) for row in raw]
+                for one, (raw, description) in zip(prepared, results, strict=True)]
 
     def first(self, statement: Query, params: Mapping[str, Any]) -> Any | None:
         """The first row (a named tuple) or None."""

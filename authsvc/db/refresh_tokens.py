@@ -17,7 +17,7 @@ from authsvc.core.opaque_secrets import as_utc, secret_hash, utc_now
 from authsvc.core.policy import Subject
 from authsvc.db.audit import Audit, Event
 from authsvc.db.models import DbSession, RefreshToken, User
-from authsvc.db.reads import Reads
+from authsvc.db.reads import Reads, Wanted
 from authsvc.errors import AuthenticationFailed, NotFound
 
 PREFIX = "authsvc_rt_"
@@ -59,6 +59,10 @@ class RefreshTokens:
                              detail=f"id={row.id}"), actor=username)
         self.session.commit()
         return secret
+
+    def reads_ahead(self, secret: str) -> list[Wanted]:
+        """The read ``redeem`` makes, for ``Reads.ahead``."""
+        return [(REDEEM, {"digest": secret_hash(secret)})]
 
     def redeem(self, secret: str, service: str, client_id: str) -> Subject:
         """The subject a refresh token stands for. Raises AuthenticationFailed when unusable."""

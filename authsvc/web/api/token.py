@@ -13,12 +13,13 @@ Every token issued or refused is written to the audit trail.
 """
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from flask import Flask, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
@@ -41,11 +42,12 @@ from authsvc.db.audit import (
     set_actor,
     set_origin,
 )
+from authsvc.db.reads import Wanted
 from authsvc.db.services import Services, services_of
 from authsvc.errors import AuthenticationFailed, AuthsvcError, InvalidRequest, TooManyAttempts
 from authsvc.observability.metrics import metrics
 from authsvc.web.api import HSTS, answer_for, refuse_nul
-from authsvc.web.api.auth_header import subject_from_header
+from authsvc.web.api.auth_header import authorization, subject_from_header
 from authsvc.web.api.body_limit import WSGIApp
 from authsvc.web.wsgi_input import Parameters, PostedForm, form_field, query_parameters
 
@@ -153,11 +155,13 @@ class TokenEndpoint:
         token too, but never for HEAD (its answer has no body: nobody would see it)."""
         service = self.checked_service(query.get("service"))
         scopes = parse_scopes(query.getlist("scope"))
-        subject = subject_from_header(environ.get("HTTP_AUTHORIZATION"), self.state.credentials,
-                                      address or None, bearer=False, anonymous=True)
-        set_actor(subject.name or "")
-        grant_type = "anonymous" if subject.name is None else "basic"
-        issued, _ = self.issue(subject, service, scopes, grant_type)
+        header = environ.get("HTTP_AUTHORIZATION")
+        with self.state.reads.ahead(self.reads_ahead(authorization(header), scopes)):
+            subject = subject_from_header(header, self.state.credentials, address or None,
+                                          bearer=False, anonymous=True)
+            set_actor(subject.name or "")
+            grant_type = "anonymous" if subject.name is None else "basic"
+            issued, _ = self.issue(subject, service, scopes, grant_type)
         if (query.get("offline_token") == "true" and subject.name is not None
                 and environ.get("REQUEST_METHOD") != "HEAD" and wants_refresh_token(subject)):
             refresh_token = self.state.refresh_tokens.issue(
@@ -191,25 +195,56 @@ class TokenEndpoint:
         service = self.checked_service(form_field(form, "service"))
         client_id = form_field(form, "client_id")
         scopes = parse_scopes(form.getlist("scope"))
-        refresh_token: str | None = None
+        with self.state.reads.ahead(self.form_reads_ahead(form, grant_type, scopes)):
+            subject, refresh_token = self.form_login(form, grant_type, service, client_id,
+                                                     address)
+            set_actor(subject.name or "")
+            issued, granted = self.issue(subject, service, scopes, grant_type)
+        body = {**issued.answer(), "scope": granted}
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        return body
+
+    def form_login(self, form: Parameters, grant_type: str, service: str, client_id: str,
+                   address: str | None) -> tuple[Subject, str | None]:
+        """The subject of a password or refresh-token grant, and the refresh token to answer
+        (the one sent, or with ``access_type=offline`` a new one; None for neither)."""
         credentials = self.state.credentials
         if grant_type == "password":
             subject = credentials.basic(form_field(form, "username"),
                                         form_field(form, "password"), address)
             if (form.get("access_type") == "offline" and subject.name is not None
                     and wants_refresh_token(subject)):
-                refresh_token = self.state.refresh_tokens.issue(subject.name, service, client_id)
-        else:
-            refresh_token = form_field(form, "refresh_token")
-            subject = credentials.refresh(refresh_token, service, client_id, address)
-        set_actor(subject.name or "")
-        issued, granted = self.issue(subject, service, scopes, grant_type)
-        body = {**issued.answer(), "scope": granted}
-        if refresh_token is not None:
-            body["refresh_token"] = refresh_token
-        return body
+                return subject, self.state.refresh_tokens.issue(subject.name, service,
+                                                                client_id)
+            return subject, None
+        refresh_token = form_field(form, "refresh_token")
+        return credentials.refresh(refresh_token, service, client_id, address), refresh_token
 
     # -- shared ---------------------------------------------------------------------------------
+
+    def reads_ahead(self, auth: Authorization | None, scopes: Sequence[Scope]) -> Iterator[Wanted]:
+        """The reads a GET with this Authorization header will make (``Reads.ahead``: looked
+        at on PostgreSQL only)."""
+        username = auth.username if auth is not None and auth.type == "basic" else None
+        if username and auth is not None and auth.password is not None:
+            yield from self.state.credentials.reads_ahead(username, auth.password)
+        yield from self.state.authorizer.reads_ahead(username or None, scopes)
+
+    def form_reads_ahead(self, form: Parameters, grant_type: str,
+                         scopes: Sequence[Scope]) -> Iterator[Wanted]:
+        """The reads a POST with this form will make, as ``reads_ahead``."""
+        credentials = self.state.credentials
+        if grant_type == "password":
+            username = form.get("username") or None
+            if username is not None:
+                yield from credentials.reads_ahead(username, form.get("password") or "")
+        elif form.get("refresh_token"):
+            yield from credentials.reads_ahead(None, form.get("refresh_token") or "")
+            username = None
+        else:
+            username = None
+        yield from self.state.authorizer.reads_ahead(username, scopes)
 
     def checked_service(self, service: str | None) -> str:
         if not service:
