@@ -99,10 +99,11 @@ def test_reads_see_every_commit_at_once(app: Flask, state: Services) -> None:
 
 
 #: A database of their own: beside the suite's (``AUTHSVC_TEST_DATABASE_URL``), so that runs on
-#: different test databases never share it.
+#: different test databases never share it; the SQLite run's is another (``scripts/test`` runs
+#: it beside the PostgreSQL run).
 PG_URL = (os.environ.get("AUTHSVC_TEST_DATABASE_URL", "").partition("?")[0]
           or os.environ.get("AUTHSVC_TEST_PG_BASE", "postgresql+psycopg://postgres@127.0.0.1:5432")
-          + "/authsvc_test") + "_reads"
+          + "/authsvc_sqlite_run") + "_reads"
 
 
 @pytest.fixture

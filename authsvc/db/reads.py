@@ -16,6 +16,10 @@ The connections are the engine pool's, checked out and kept: at most the pool's 
 bounds every connection of a process, reads included (``pool_size + max_overflow``, 5 + 10),
 and a thread that ends leaves its connection to the next thread.
 
+On PostgreSQL a request announces the reads it is about to make (``Reads.ahead``) and its first
+read runs them together, in one round trip (psycopg's pipeline mode): a password login's three
+reads wait for the database once.
+
 Reads see what other transactions have committed. Changes go through the ORM session of the
 service that owns them, or ``write`` for small bookkeeping updates.
 """
