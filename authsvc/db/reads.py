@@ -25,6 +25,7 @@ service that owns them, or ``write`` for small bookkeeping updates.
 """
 
 import contextlib
+import functools
 import os
 import threading
 import weakref
@@ -195,6 +196,15 @@ class Reads:
             self._keep = size() if callable(size) else 0
         return self._keep
 
+    @functools.cached_property
+    def pipelines(self) -> bool:
+        """Whether reads can be sent together: PostgreSQL through psycopg (3) with a libpq
+        that has pipeline mode (14 and later)."""
+        dialect = self.engine.dialect
+        pipeline = getattr(dialect.loaded_dbapi, "Pipeline", None)
+        return (dialect.name == "postgresql" and dialect.driver == "psycopg"
+                and pipeline is not None and bool(pipeline.is_supported()))
+
     def _prepare(self, statement: Query) -> Prepared:
         found = self._prepared.get(id(statement))
         if found is not None:
@@ -288,10 +298,10 @@ class Reads:
         a later read of exactly one of them (statement and parameters) takes its rows from
         there, once; the rows not taken are dropped when the block ends. So a request that
         makes three reads waits for the database once, and each read still sees the database
-        as it was during that request. Elsewhere (SQLite: a read is no round trip) ``wanted``
-        is not even looked at.
+        as it was during that request. Elsewhere (SQLite: a read is no round trip; a driver
+        without psycopg's pipeline mode) ``wanted`` is not even looked at.
         """
-        if self.engine.dialect.name != "postgresql" or getattr(self._local, "ahead", None):
+        if not self.pipelines or getattr(self._local, "ahead", None):
             yield  # nested: the outer block's announcement stands
             return
         self._local.ahead = Ahead(list(wanted), {})
