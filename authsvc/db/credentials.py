@@ -68,12 +68,9 @@ class Credentials:
         self.audit.record(Event("login.failed", target=(name or "")[:300],
                                 detail=f"{how}: {error.message}"), actor=(name or "")[:300])
 
-    def reads_ahead(self, username: str | None, secret: str) -> list[Wanted]:
-        """The reads that checking these Basic credentials (``basic``) or, without a user
-        name, this refresh token (``refresh``) makes besides the lockout's, for
+    def reads_ahead(self, username: str, secret: str) -> list[Wanted]:
+        """The reads ``basic`` makes for these credentials besides the lockout's, for
         ``Reads.ahead``."""
-        if username is None:
-            return self.refresh_tokens.reads_ahead(secret)
         if secret.startswith(access_tokens.PREFIX):
             return self.tokens.reads_ahead(secret)
         return self.accounts.reads_ahead(username)

@@ -234,16 +234,11 @@ class TokenEndpoint:
     def form_reads_ahead(self, form: Parameters, grant_type: str,
                          scopes: Sequence[Scope]) -> Iterator[Wanted]:
         """The reads a POST with this form will make, as ``reads_ahead``."""
-        credentials = self.state.credentials
-        if grant_type == "password":
-            username = form.get("username") or None
-            if username is not None:
-                yield from credentials.reads_ahead(username, form.get("password") or "")
-        elif form.get("refresh_token"):
-            yield from credentials.reads_ahead(None, form.get("refresh_token") or "")
-            username = None
-        else:
-            username = None
+        username = (form.get("username") or None) if grant_type == "password" else None
+        if username is not None:
+            yield from self.state.credentials.reads_ahead(username, form.get("password") or "")
+        elif grant_type == "refresh_token" and form.get("refresh_token"):
+            yield from self.state.refresh_tokens.reads_ahead(form.get("refresh_token") or "")
         yield from self.state.authorizer.reads_ahead(username, scopes)
 
     def checked_service(self, service: str | None) -> str:
