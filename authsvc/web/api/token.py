@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Flask, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
@@ -156,7 +155,7 @@ class TokenEndpoint:
         service = self.checked_service(query.get("service"))
         scopes = parse_scopes(query.getlist("scope"))
         header = environ.get("HTTP_AUTHORIZATION")
-        with self.state.reads.ahead(self.reads_ahead(authorization(header), scopes)):
+        with self.state.reads.ahead(self.reads_ahead(header, scopes)):
             subject = subject_from_header(header, self.state.credentials, address or None,
                                           bearer=False, anonymous=True)
             set_actor(subject.name or "")
@@ -223,9 +222,10 @@ class TokenEndpoint:
 
     # -- shared ---------------------------------------------------------------------------------
 
-    def reads_ahead(self, auth: Authorization | None, scopes: Sequence[Scope]) -> Iterator[Wanted]:
-        """The reads a GET with this Authorization header will make (``Reads.ahead``: looked
-        at on PostgreSQL only)."""
+    def reads_ahead(self, header: str | None, scopes: Sequence[Scope]) -> Iterator[Wanted]:
+        """The reads a GET with this Authorization header will make (``Reads.ahead`` looks at
+        them on PostgreSQL only: elsewhere the header is not parsed twice)."""
+        auth = authorization(header) if header is not None else None
         username = auth.username if auth is not None and auth.type == "basic" else None
         if username and auth is not None and auth.password is not None:
             yield from self.state.credentials.reads_ahead(username, auth.password)
