@@ -417,6 +417,17 @@ def test_issued_token_verifies_and_has_the_registry_claims(ec_signing) -> None:
     assert issued.expires_in == 600
 
 
+def test_answer_with_more_fields_is_the_answer_and_them(ec_signing) -> None:
+    issued = TokenIssuer(ec_signing, ISSUER, 300).issue("alice", SERVICE, GRANTS)
+    fields = {"scope": "repository:alice/app:pull", "refresh_token": 'a"b\\c\u2028é'}
+
+    body = issued.answer_json_with(fields)
+
+    assert json.loads(body) == {**issued.answer(), **fields}
+    assert body == json.dumps({**issued.answer(), **fields}, separators=(",", ":")).encode()
+    assert issued.answer_json_with({}) == issued.answer_json
+
+
 def test_an_access_token_limit_is_a_private_claim(ec_signing) -> None:
     limit = TokenLimit(frozenset({"push", "pull"}), ("alice/app", "team/*"))
     issued = TokenIssuer(ec_signing, ISSUER, 300).issue("alice", SERVICE, GRANTS[:1],

@@ -109,6 +109,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: ``json.dumps(line, sort_keys=True, ensure_ascii=False)``, without making an encoder per line.
+_LINE_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
 def _columns(event: Event, actor: str | None, now: datetime) -> dict[str, Any]:
     """The audit row for ``event`` at ``now`` in the current origin; logs it as one JSON
     line."""
@@ -127,7 +131,7 @@ def _columns(event: Event, actor: str | None, now: datetime) -> dict[str, Any]:
                      "remote_addr": values["remote_addr"], "client_id": values["client_id"],
                      **event.extra})
         # one line whatever the fields hold, even through another formatter than authsvc's
-        info_line(log, one_line(json.dumps(line, sort_keys=True, ensure_ascii=False)))
+        info_line(log, one_line(_LINE_JSON.encode(line)))
     return values
 
 

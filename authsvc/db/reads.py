@@ -46,6 +46,18 @@ Query: TypeAlias = "Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]"
 
 Processor = Callable[[Any], Any] | None
 
+#: This process's id, kept current in a forked child: every read checks that the connection
+#: its thread keeps is this process's, and ``os.getpid`` is a system call.
+_PID = os.getpid()
+
+
+def _forked() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 @dataclass
 class Prepared:
@@ -63,12 +75,15 @@ class Prepared:
         return params if self.positions is None else [params[name] for name in self.positions]
 
     def convert(self, raw: Sequence[Any], dialect: Any, description: Sequence[Any]) -> Any:
-        if self.processors is None:
-            self.processors = tuple(
+        processors = self.processors
+        if processors is None:
+            processors = self.processors = tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, described[1])
                 for column, described in zip(self.columns, description, strict=True))
-        return self.row(*(value if fn is None or value is None else fn(value)
-                          for fn, value in zip(self.processors, raw, strict=True)))
+        if not any(processors):  # (computed per row: cheaper than keeping a flag in sync)
+            return self.row._make(raw)
+        return self.row._make([value if fn is None or value is None else fn(value)
+                               for fn, value in zip(processors, raw, strict=True)])
 
 
 @dataclass
@@ -122,8 +137,10 @@ def _execute(connection: Any, sql: str, arguments: Any) -> tuple[list[Any], Any]
         cursor.execute(sql, arguments)
         return cursor.fetchall(), cursor.description
     finally:
-        with contextlib.suppress(Exception):
+        try:  # (not contextlib.suppress: this runs for every read)
             cursor.close()
+        except Exception:  # noqa: S110 - the read's own outcome is what counts
+            pass
 
 
 def _execute_together(connection: Any, batch: Sequence[tuple[str, Any]],
@@ -226,7 +243,7 @@ class Reads:
         """This thread's kept connection, claimed on first use; None when ``keep`` threads
         keep one already (the read then checks one out)."""
         kept: Kept | None = getattr(self._local, "kept", None)
-        if kept is not None and kept.connection is not None and kept.pid == os.getpid():
+        if kept is not None and kept.connection is not None and kept.pid == _PID:
             return kept
         kept = self._claim()
         self._local.kept = kept  # None: this thread claims again at its next read

@@ -12,7 +12,6 @@ headers and statuses as from any other route. Each request's audit origin ends w
 Every token issued or refused is written to the audit trail.
 """
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -165,7 +164,7 @@ class TokenEndpoint:
                 and environ.get("REQUEST_METHOD") != "HEAD" and wants_refresh_token(subject)):
             refresh_token = self.state.refresh_tokens.issue(
                 subject.name, service, query.get("client_id", ""))
-            return json_bytes({**issued.answer(), "refresh_token": refresh_token})
+            return issued.answer_json_with({"refresh_token": refresh_token})
         return issued.answer_json
 
     # -- POST: OAuth2 password and refresh-token grants -----------------------------------------
@@ -173,7 +172,7 @@ class TokenEndpoint:
     def post_token(self, posted: PostedForm, address: str) -> bytes:
         """Errors in OAuth2 form."""
         try:
-            return json_bytes(self.grant(posted.form(), address or None))
+            return self.grant(posted.form(), address or None)
         except AuthsvcError as error:
             if error.status >= 500:
                 raise
@@ -183,7 +182,7 @@ class TokenEndpoint:
             wrapped.status = error.code or 400
             raise OAuthError(wrapped) from error
 
-    def grant(self, form: Parameters, address: str | None) -> dict[str, Any]:
+    def grant(self, form: Parameters, address: str | None) -> bytes:
         if any("\x00" in value for _, value in form.pairs()):
             raise InvalidRequest("NUL characters are not allowed in the request")
         set_origin(replace(current_origin(), client_id=form.get("client_id", "")[:128]))
@@ -199,10 +198,10 @@ class TokenEndpoint:
                                                      address)
             set_actor(subject.name or "")
             issued, granted = self.issue(subject, service, scopes, grant_type)
-        body = {**issued.answer(), "scope": granted}
+        fields = {"scope": granted}
         if refresh_token is not None:
-            body["refresh_token"] = refresh_token
-        return body
+            fields["refresh_token"] = refresh_token
+        return issued.answer_json_with(fields)
 
     def form_login(self, form: Parameters, grant_type: str, service: str, client_id: str,
                    address: str | None) -> tuple[Subject, str | None]:
@@ -295,7 +294,3 @@ def wants_refresh_token(subject: Subject) -> bool:
     """Refresh tokens go to password logins only. An access-token login gets none, so the
     client keeps sending the access token, and its limits and revocation keep applying."""
     return subject.name is not None and subject.limit is None
-
-
-def json_bytes(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
