@@ -66,7 +66,8 @@ class Prepared:
     sql: str
     positions: tuple[str, ...] | None  # parameter order for positional paramstyles
     columns: list[Any]
-    row: Callable[..., Any]
+    #: A row (a named tuple of the columns) from its values.
+    row: Callable[[Iterable[Any]], Any]
     #: The columns' result processors, made at the first execution (they may depend on the
     #: driver's type codes in ``cursor.description``).
     processors: tuple[Processor, ...] | None = None
@@ -80,10 +81,10 @@ class Prepared:
             processors = self.processors = tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, described[1])
                 for column, described in zip(self.columns, description, strict=True))
-        if not any(processors):  # (computed per row: cheaper than keeping a flag in sync)
-            return self.row._make(raw)
-        return self.row._make([value if fn is None or value is None else fn(value)
-                               for fn, value in zip(processors, raw, strict=True)])
+        if not any(processors):  # most reads: no column to convert
+            return self.row(raw)
+        return self.row([value if fn is None or value is None else fn(value)
+                         for fn, value in zip(processors, raw, strict=True)])
 
 
 @dataclass
@@ -176,6 +177,15 @@ class Ahead:
     rows: dict[tuple[int, tuple[Any, ...]], list[Any]]
 
 
+class _ThreadReads(threading.local):
+    """What ``Reads`` keeps per thread. The class attributes are each thread's start: a read
+    finds ``None`` without the AttributeError (formatted, then dropped) that ``getattr`` with
+    a default costs on a plain ``threading.local``."""
+
+    kept: Kept | None = None
+    ahead: Ahead | None = None
+
+
 class Reads:
     """Runs read-only statements on the engine the ORM session is bound to, on connections of
     its pool that threads keep (see the module). One per app: ``Services`` hands the same one
@@ -192,7 +202,7 @@ class Reads:
         self._engine: Engine | None = None
         self._prepared: dict[int, tuple[Query, Prepared]] = {}
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._local = _ThreadReads()
         #: Every kept connection, to hand to a new thread when its own has ended, and to close
         #: with this object.
         self._kept: list[Kept] = []
@@ -229,12 +239,12 @@ class Reads:
         dialect = self.engine.dialect
         compiled = statement.compile(dialect=dialect)
         columns = list(statement.selected_columns)
+        row: Any = namedtuple("Row", [column.key for column in columns], rename=True)  # type: ignore[misc]
         prepared = Prepared(
             compiled.string,
             tuple(compiled.positiontup) if compiled.positional and compiled.positiontup
             else None,
-            columns,
-            namedtuple("Row", [column.key for column in columns], rename=True))  # type: ignore[misc]
+            columns, row._make)
         with self._lock:  # the statement is kept so that its id is never reused
             self._prepared[id(statement)] = (statement, prepared)
         return prepared
@@ -242,7 +252,7 @@ class Reads:
     def _kept_connection(self) -> Kept | None:
         """This thread's kept connection, claimed on first use; None when ``keep`` threads
         keep one already (the read then checks one out)."""
-        kept: Kept | None = getattr(self._local, "kept", None)
+        kept = self._local.kept
         if kept is not None and kept.connection is not None and kept.pid == _PID:
             return kept
         kept = self._claim()
@@ -318,7 +328,7 @@ class Reads:
         as it was during that request. Elsewhere (SQLite: a read is no round trip; a driver
         without psycopg's pipeline mode) ``wanted`` is not even looked at.
         """
-        if not self.pipelines or getattr(self._local, "ahead", None):
+        if not self.pipelines or self._local.ahead is not None:
             yield  # nested: the outer block's announcement stands
             return
         self._local.ahead = Ahead(list(wanted), {})
@@ -328,7 +338,7 @@ class Reads:
             self._local.ahead = None
 
     def _run(self, statement: Query, params: Mapping[str, Any]) -> list[Any]:
-        ahead: Ahead | None = getattr(self._local, "ahead", None)
+        ahead = self._local.ahead
         if ahead is None:
             return self._run_together([(statement, params)])[0]
         key = _key(statement, params)

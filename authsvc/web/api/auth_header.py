@@ -11,13 +11,17 @@ from authsvc.errors import AuthenticationFailed
 def authorization(header: str | None) -> Authorization | None:
     """The parsed Authorization header (the raw value, as in the WSGI environ), or None when
     it is missing or cannot be parsed (bad base64, non-ASCII bytes, no colon, NUL): the caller
-    answers 401 either way."""
+    answers 401 either way.
+
+    Its user name and password are read with ``get`` (``auth.get("username")``): the attribute
+    form (``auth.username``) reaches them through ``__getattr__``, only after Python has made
+    and dropped an AttributeError, which costs more than the rest of the parsing."""
     try:
         auth = Authorization.from_header(header)
     except (ValueError, UnicodeError):
         return None
     if auth is not None and any("\x00" in (part or "") for part in (
-            auth.username, auth.password, auth.token)):
+            auth.get("username"), auth.get("password"), auth.token)):
         return None
     return auth
 
@@ -41,9 +45,11 @@ def subject_from_header(header: str | None, credentials: Credentials, address: s
     if header is None and anonymous:
         return ANONYMOUS
     auth = authorization(header)
-    password = auth.password if auth is not None and auth.type == "basic" else None
-    if auth is not None and auth.username and password is not None and (password or anonymous):
-        return credentials.basic(auth.username, password, address)
+    username = password = None
+    if auth is not None and auth.type == "basic":
+        username, password = auth.get("username"), auth.get("password")
+    if username and password is not None and (password or anonymous):
+        return credentials.basic(username, password, address)
     if bearer and auth is not None and auth.type == "bearer" and auth.token:
         return credentials.bearer(auth.token, address)
     if anonymous:

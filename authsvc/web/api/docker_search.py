@@ -113,7 +113,8 @@ def search_subject(header: str | None) -> Subject:
     if header is None:
         raise AuthenticationFailed(CREDENTIALS_REQUIRED)
     auth = authorization(header)
-    if auth is not None and auth.type == "basic" and not auth.username and not auth.password:
+    if (auth is not None and auth.type == "basic" and not auth.get("username")
+            and not auth.get("password")):
         return ANONYMOUS
     if (auth is not None and auth.type == "bearer" and auth.token
             and not auth.token.startswith(access_tokens.PREFIX)):

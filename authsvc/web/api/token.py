@@ -225,9 +225,11 @@ class TokenEndpoint:
         """The reads a GET with this Authorization header will make (``Reads.ahead`` looks at
         them on PostgreSQL only: elsewhere the header is not parsed twice)."""
         auth = authorization(header) if header is not None else None
-        username = auth.username if auth is not None and auth.type == "basic" else None
-        if username and auth is not None and auth.password is not None:
-            yield from self.state.credentials.reads_ahead(username, auth.password)
+        username = password = None
+        if auth is not None and auth.type == "basic":
+            username, password = auth.get("username"), auth.get("password")
+        if username and password is not None:
+            yield from self.state.credentials.reads_ahead(username, password)
         yield from self.state.authorizer.reads_ahead(username or None, scopes)
 
     def form_reads_ahead(self, form: Parameters, grant_type: str,
