@@ -212,3 +212,28 @@ def test_each_answer_is_logged_in_the_access_format(
             bridge.__rsgi_del__(None)
     assert [r.getMessage() for r in caplog.records if r.name == "granian.access"] == [
         '192.0.2.7 "GET /token" 201', '192.0.2.7 "POST /token" 413']
+
+
+class ClosingAnswer:
+    """A WSGI answer iterable with ``close`` (PEP 3333: the server calls it when done)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self) -> Any:
+        return iter([b"streamed"])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_answer_with_close_is_closed_after_it_is_read() -> None:
+    answer = ClosingAnswer()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return answer
+
+    status, _, body = serve(app, Scope(), Protocol([]))
+    assert (status, body) == (200, b"streamed")
+    assert answer.closed

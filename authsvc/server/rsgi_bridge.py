@@ -283,8 +283,8 @@ class BodyFirstWSGI:
             result = self.app(environ, start_response)
             try:
                 body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
+            finally:  # (a list, the usual answer, has no close: no AttributeError to make)
+                close = None if type(result) is list else getattr(result, "close", None)
                 if close is not None:
                     close()
         except Exception:
