@@ -194,7 +194,9 @@ class Audit:
             self._pending.append(values)
             if self._engine is None:
                 self._engine = engine_of(self.session)
-            if len(self._pending) >= self.batch_rows:
+            # once per batch_rows rows, not again for each row that comes while the writer
+            # (a thread that may wait for the GIL a while) has not taken them yet
+            if len(self._pending) % self.batch_rows == 0:
                 self._full.set()
 
     def flush(self) -> None:
