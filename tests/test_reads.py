@@ -190,6 +190,31 @@ def test_connections_are_the_pools_and_kept_by_at_most_keep_threads(tmp_path: Pa
     engine.dispose()
 
 
+def test_a_forked_child_reads_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    """granian forks its workers: a connection the parent's thread kept is the parent's (on
+    PostgreSQL, the child's use of it would be the parent's session)."""
+    engine = create_engine(f"sqlite:///{tmp_path}/reads.db")
+    upgrade(engine)
+    reads = Reads(scoped_session(sessionmaker(bind=engine)))
+    reads.first(USERS, {"pattern": "%"})
+    parents = reads._local.kept
+    assert parents is not None and parents.connection is not None
+    child = os.fork()
+    if child == 0:
+        try:
+            rows = reads.all(USERS, {"pattern": "%"})
+            kept = reads._local.kept
+            own = kept is not None and kept is not parents and kept.pid == os.getpid()
+            os._exit(0 if own and rows == [] else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert reads.all(USERS, {"pattern": "%"}) == [] and reads._local.kept is parents
+    reads.close()
+    engine.dispose()
+
+
 def test_a_thread_that_ended_leaves_its_connection_to_the_next(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/reads.db", pool_size=1, max_overflow=0,
                            pool_timeout=2)

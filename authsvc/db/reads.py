@@ -339,8 +339,11 @@ class Reads:
 
     def _run(self, statement: Query, params: Mapping[str, Any]) -> list[Any]:
         ahead = self._local.ahead
-        if ahead is None:
-            return self._run_together([(statement, params)])[0]
+        if ahead is None:  # one read (no list of one, made and taken apart: every read)
+            one = self._prepare(statement)
+            raw, description = self._run_batch([(one.sql, one.arguments(params))])[0]
+            dialect = self.engine.dialect
+            return [one.convert(row, dialect, description) for row in raw]
         key = _key(statement, params)
         if key in ahead.rows:
             return ahead.rows.pop(key)
@@ -353,10 +356,19 @@ class Reads:
         return results[0]
 
     def _run_together(self, wanted: Sequence[Wanted]) -> list[list[Any]]:
-        """The rows of each statement of ``wanted``; more than one: in one round trip."""
+        """The rows of each statement of ``wanted``, in one round trip."""
         prepared = [self._prepare(statement) for statement, _ in wanted]
-        batch = [(one.sql, one.arguments(params))
-                 for one, (_, params) in zip(prepared, wanted, strict=True)]
+        results = self._run_batch([(one.sql, one.arguments(params))
+                                   for one, (_, params) in zip(prepared, wanted, strict=True)])
+        dialect = self.engine.dialect
+        return [[one.convert(row, dialect, description) for row in raw]
+                for one, (raw, description) in zip(prepared, results, strict=True)]
+
+    def _run_batch(self, batch: Sequence[tuple[str, Any]]) -> list[tuple[list[Any], Any]]:
+        """Run the compiled statements of ``batch`` (more than one: in one round trip) on this
+        thread's connection: each one's raw rows and description. A connection that died
+        while idle is replaced and the batch tried once more; driver errors become
+        SQLAlchemy's."""
         dialect = self.engine.dialect
         for attempt in (1, 2):
             kept = connection = None
@@ -367,7 +379,7 @@ class Reads:
                            else [_execute(connection, *batch[0])])
                 if kept is None:
                     _checkin(connection)
-                break
+                return results
             except dialect.loaded_dbapi.Error as error:
                 gone = connection is not None and dialect.is_disconnect(
                     error, connection.dbapi_connection, None)
@@ -381,8 +393,7 @@ class Reads:
             except BaseException:
                 self._drop(kept, connection)
                 raise
-        return [[one.convert(row, dialect, description) for row in raw]
-                for one, (raw, description) in zip(prepared, results, strict=True)]
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def first(self, statement: Query, params: Mapping[str, Any]) -> Any | None:
         """The first row (a named tuple) or None."""
