@@ -8,7 +8,6 @@ and scopes, never a password or a token.
 import atexit
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from authsvc.core.escaping import one_line
+from authsvc.core.process_id import current_pid
 from authsvc.db.models import AuditEvent, DbSession, engine_of
 from authsvc.observability.log_lines import info_line
 
@@ -185,9 +185,9 @@ class Audit:
             return
         values = _columns(event, actor, self.clock())
         with self._lock:
-            if self._flusher_pid != os.getpid():  # first use in this process
+            if self._flusher_pid != current_pid():  # first use in this process
                 self._pending = []  # a forked worker's parent writes its own rows
-                self._flusher_pid = os.getpid()
+                self._flusher_pid = current_pid()
                 threading.Thread(target=self._flush_forever, name="audit-flush",
                                  daemon=True).start()
                 atexit.register(self.flush)
@@ -203,7 +203,7 @@ class Audit:
         """Write the pending batched events in one transaction."""
         with self._lock:
             rows, self._pending = self._pending, []
-        if not rows or self._engine is None or self._flusher_pid != os.getpid():
+        if not rows or self._engine is None or self._flusher_pid != current_pid():
             return  # (rows a forked process inherited are its parent's to write)
         try:
             with self._engine.begin() as connection:

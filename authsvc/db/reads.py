@@ -26,7 +26,6 @@ service that owns them, or ``write`` for small bookkeeping updates.
 
 import contextlib
 import functools
-import os
 import threading
 import weakref
 from collections import namedtuple
@@ -39,24 +38,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
+from authsvc.core.process_id import current_pid
 from authsvc.db.models import DbSession, engine_of
 
 Query: TypeAlias = "Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]"
 
 
 Processor = Callable[[Any], Any] | None
-
-#: This process's id, kept current in a forked child: every read checks that the connection
-#: its thread keeps is this process's, and ``os.getpid`` is a system call.
-_PID = os.getpid()
-
-
-def _forked() -> None:
-    global _PID
-    _PID = os.getpid()
-
-
-os.register_at_fork(after_in_child=_forked)
 
 
 @dataclass
@@ -101,7 +89,7 @@ def _release(kept: Sequence[Kept]) -> None:
     back to the pool (a forked child leaves its parent's alone: PostgreSQL would end the
     parent's session)."""
     for entry in kept:
-        if entry.pid != os.getpid():
+        if entry.pid != current_pid():
             continue  # still referenced, so that nothing closes it on collection either
         connection, entry.connection = entry.connection, None
         if connection is not None:
@@ -253,7 +241,7 @@ class Reads:
         """This thread's kept connection, claimed on first use; None when ``keep`` threads
         keep one already (the read then checks one out)."""
         kept = self._local.kept
-        if kept is not None and kept.connection is not None and kept.pid == _PID:
+        if kept is not None and kept.connection is not None and kept.pid == current_pid():
             return kept
         kept = self._claim()
         self._local.kept = kept  # None: this thread claims again at its next read
@@ -262,7 +250,7 @@ class Reads:
     def _claim(self) -> Kept | None:
         """The connection of a thread that has ended, else a new one while fewer than ``keep``
         are kept, else None."""
-        pid, me = os.getpid(), threading.current_thread()
+        pid, me = current_pid(), threading.current_thread()
         with self._lock:
             mine = [entry for entry in self._kept if entry.pid == pid]
             for entry in mine:
@@ -291,7 +279,7 @@ class Reads:
     def close(self) -> None:
         """Close every kept connection (they are closed too when this object is collected);
         a later read checks out new ones."""
-        pid = os.getpid()
+        pid = current_pid()
         with self._lock:
             mine = [entry for entry in self._kept if entry.pid == pid]
             self._kept[:] = [entry for entry in self._kept if entry.pid != pid]

@@ -13,7 +13,6 @@ whole record, a traceback included.
 """
 
 import logging
-import os
 import re
 import sys
 import threading
@@ -21,6 +20,7 @@ import time
 from typing import TextIO
 
 from authsvc.core.escaping import one_line
+from authsvc.core.process_id import current_pid
 
 #: Seconds a line may wait before it is written.
 FLUSH_INTERVAL = 0.05
@@ -52,7 +52,7 @@ class LogFormatter(logging.Formatter):
         created = time.time()
         return one_line(self._fmt % {  # type: ignore[operator]
             "asctime": self._asctime(created, int((created - int(created)) * 1000) + 0.0),
-            "process": os.getpid(), "levelname": levelname, "name": name,
+            "process": current_pid(), "levelname": levelname, "name": name,
             "message": message})
 
     def format(self, record: logging.LogRecord) -> str:
@@ -98,7 +98,7 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
 
     def _append(self, line: str) -> None:
         """Queue ``line`` (holding the handler's lock)."""
-        if self._writer_pid != os.getpid():  # first line in this process
+        if self._writer_pid != current_pid():  # first line in this process
             self._forget_parent_lines()
             threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
         self._lines.append(line)
@@ -120,13 +120,13 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
         itself: drop them, or they would be written once more per worker."""
         if self._writer_pid is not None:
             self._lines = []
-        self._writer_pid = os.getpid()
+        self._writer_pid = current_pid()
 
     def flush(self) -> None:
         """Write every queued line now."""
         self.acquire()
         try:
-            if self._writer_pid != os.getpid():
+            if self._writer_pid != current_pid():
                 self._forget_parent_lines()
             lines, self._lines = self._lines, []
             chunk: list[str] = []
