@@ -325,6 +325,24 @@ def test_reads_announced_ahead_wait_for_the_database_once(
     assert len(trips) == 1 and len(trips[0]) == 3  # the three statements, one Sync
 
 
+def test_a_block_inside_another_leaves_the_outer_announcement_standing(
+        pg_reads: tuple[Reads, Engine], tmp_path: Path) -> None:
+    reads, engine = pg_reads
+    seeded(engine)
+    reads.close()
+    trace = ProtocolTrace(engine, tmp_path)
+    reads.first(VISIBILITY, {"path": "bob/x"})  # the connection, before counting
+    before = len(trace.round_trips())
+    with reads.ahead([(VISIBILITY, {"path": "alice/app"})]):
+        with reads.ahead([(VISIBILITY, {"path": "bob/x"})]):
+            assert reads.first(VISIBILITY, {"path": "bob/x"}) is None
+            assert reads.first(VISIBILITY, {"path": "alice/app"}).visibility == "private"
+        assert reads._local.ahead is not None  # the inner block's end is not the outer's
+    assert reads._local.ahead is None
+    trips = trace.round_trips()[before:]
+    assert [len(trip) for trip in trips] == [2]  # bob/x with alice/app, the outer's; no more
+
+
 def test_rows_read_ahead_are_taken_once_and_never_after_the_block(
         pg_reads: tuple[Reads, Engine]) -> None:
     """Rows read ahead answer one read of the request that announced them: a second read of

@@ -30,6 +30,7 @@ import threading
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -163,6 +164,10 @@ class Ahead:
 
     queued: list[Wanted]
     rows: dict[tuple[int, tuple[Any, ...]], list[Any]]
+
+
+#: The block of ``Reads.ahead`` where nothing is read ahead (it holds no state: one for all).
+_NOTHING_AHEAD = contextlib.nullcontext()
 
 
 class _ThreadReads(threading.local):
@@ -305,20 +310,25 @@ class Reads:
             with contextlib.suppress(Exception):
                 connection.invalidate()
 
-    @contextlib.contextmanager
-    def ahead(self, wanted: Iterable[Wanted]) -> Iterator[None]:
-        """Announce reads this thread is about to make (statements and their parameters).
+    def ahead(self, wanted: Iterable[Wanted]) -> AbstractContextManager[None]:
+        """Announce reads this thread is about to make (statements and their parameters), for
+        the block this returns.
 
         On PostgreSQL the block's first read runs together with them, in one round trip, and
         a later read of exactly one of them (statement and parameters) takes its rows from
         there, once; the rows not taken are dropped when the block ends. So a request that
         makes three reads waits for the database once, and each read still sees the database
         as it was during that request. Elsewhere (SQLite: a read is no round trip; a driver
-        without psycopg's pipeline mode) ``wanted`` is not even looked at.
+        without psycopg's pipeline mode) ``wanted`` is not even looked at, and the block is
+        one that does nothing; so is a block inside another (the outer one's announcement
+        stands).
         """
         if not self.pipelines or self._local.ahead is not None:
-            yield  # nested: the outer block's announcement stands
-            return
+            return _NOTHING_AHEAD
+        return self._reading_ahead(wanted)
+
+    @contextlib.contextmanager
+    def _reading_ahead(self, wanted: Iterable[Wanted]) -> Iterator[None]:
         self._local.ahead = Ahead(list(wanted), {})
         try:
             yield
